@@ -1,0 +1,33 @@
+"""bidcore: OpenRTB 2.5/2.6 bidding in microseconds, a Rust core for Python bidders.
+
+>>> import bidcore
+>>> body = b'{"id":"r1","imp":[{"id":"1","banner":{"w":300,"h":250},"bidfloor":0.5}]}'
+>>> bidcore.validate_request(body)  # returns None, or raises InvalidRequestError
+>>> bidcore.inspect_request(body)["imp"][0]["bidfloorcur"]  # the view the engine sees
+'USD'
+"""
+
+from bidcore import openrtb
+from bidcore._core import Limits, RequestParser, __version__
+from bidcore.errors import (
+    BidcoreError,
+    ConfigError,
+    InternalError,
+    InvalidRequestError,
+    ModelError,
+)
+from bidcore.parsing import inspect_request, validate_request
+
+__all__ = [
+    "BidcoreError",
+    "ConfigError",
+    "InternalError",
+    "InvalidRequestError",
+    "Limits",
+    "ModelError",
+    "RequestParser",
+    "__version__",
+    "inspect_request",
+    "openrtb",
+    "validate_request",
+]

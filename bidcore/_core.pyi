@@ -1,0 +1,46 @@
+# Stubs for the native module built from rust/bidcore-py; checked by `mypy.stubtest` in `make lint`.
+
+from typing import final
+
+# pyo3 lists every name it adds to the module in `__all__`.
+__all__ = ["Limits", "RequestParser", "__version__", "_panic"]
+
+__version__: str
+
+@final
+class Limits:
+    """Limits on what a bid request may contain; the defaults sit well above real traffic."""
+
+    def __new__(
+        cls,
+        *,
+        max_body_bytes: int = 262144,
+        max_depth: int = 32,
+        max_imps: int = 64,
+        max_string_bytes: int = 65536,
+    ) -> Limits: ...
+    @property
+    def max_body_bytes(self) -> int: ...
+    @property
+    def max_depth(self) -> int: ...
+    @property
+    def max_imps(self) -> int: ...
+    @property
+    def max_string_bytes(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class RequestParser:
+    """Parses and validates OpenRTB 2.5/2.6 bid requests natively; thread-safe."""
+
+    def __new__(cls, limits: Limits | None = None) -> RequestParser: ...
+    @property
+    def limits(self) -> Limits: ...
+    def validate(self, body: bytes | bytearray) -> None:
+        """Parse and validate; None or raises InvalidRequestError. Releases the GIL."""
+    def inspect_json(self, body: bytes | bytearray) -> bytes:
+        """The normalized view as JSON bytes, or raises InvalidRequestError. Releases the GIL."""
+    def counts(self) -> dict[str, int | dict[str, int]]:
+        """Requests accepted, and rejected by rule."""
+
+def _panic(message: str) -> None: ...

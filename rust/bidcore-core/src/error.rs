@@ -1,0 +1,13 @@
+//! The one error type the core returns; the binding maps each variant to a Python exception.
+
+use crate::openrtb::RequestError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The request broke a rule of OpenRTB or a configured limit.
+    #[error(transparent)]
+    InvalidRequest(#[from] RequestError),
+    /// A bug in bidcore (a caught panic, a broken invariant), never the caller's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,12 @@
+//! bidcore's core: everything the bidder does per request, in Rust with no Python in sight.
+//!
+//! The `bidcore-py` crate wraps it for Python; this crate is usable (and tested, and benched)
+//! on its own.
+
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod money;
+pub mod openrtb;
+
+pub use error::CoreError;

@@ -1,0 +1,161 @@
+//! bidcore's own JSON reading and writing for the request view.
+//!
+//! [`view_object!`] declares a view struct once and derives from that one field list: the struct
+//! itself, its decoder (a `match` on keys, unknown ones skipped, duplicates refused) and its JSON
+//! writer, so the three can never disagree about which fields exist.
+
+mod decode;
+mod error;
+mod reader;
+mod write;
+
+pub use decode::{Decode, DecodeInPlace, Field, Lenient, Raw};
+pub use error::{DecodeError, Result};
+pub use reader::{Reader, DEPTH_CAP};
+pub use write::{MemberWriter, ViewJson};
+
+/// Declares a view object. Field syntax: `pub name: Type,` or `pub name as "json key": Type,`;
+/// every field type is an `Option<_>` or a [`Lenient<_>`] (absent by default). Structs may take
+/// a lifetime, and a second type parameter for how kept raw JSON is held.
+macro_rules! view_object {
+    (@key $field:ident $key:literal) => { $key };
+    (@key $field:ident) => { stringify!($field) };
+
+    (@decode $out:ident, $reader:ident; $( $field:ident $(as $key:literal)? ),*) => {{
+        let out = $out;
+        $reader.object(|reader, key| {
+            match key {
+                $( view_object!(@key $field $($key)?) => {
+                    if $crate::openrtb::json::Field::is_set(&out.$field) {
+                        return Err(reader.duplicate());
+                    }
+                    out.$field = $crate::openrtb::json::Decode::decode(reader)?;
+                } )*
+                _ => {
+                    reader.skip()?;
+                }
+            }
+            Ok(())
+        })
+    }};
+
+    (@write $self:ident, $out:ident; $( $field:ident $(as $key:literal)? ),*) => {{
+        let mut writer = $crate::openrtb::json::MemberWriter::open($out);
+        $( writer.member(view_object!(@key $field $($key)?), &$self.$field); )*
+        writer.close();
+    }};
+
+    // A struct holding raw JSON of type `J`.
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<$lt:lifetime, $j:ident> {
+            $( $(#[$fmeta:meta])* pub $field:ident $(as $key:literal)? : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name<$lt, $j> {
+            $( $(#[$fmeta])* $(#[serde(rename = $key)])? pub $field: $ty, )*
+        }
+
+        impl<$lt, $j> Default for $name<$lt, $j> {
+            fn default() -> Self {
+                Self { $( $field: Default::default(), )* }
+            }
+        }
+
+        impl<$lt, $j: $crate::openrtb::json::Decode<$lt>> $crate::openrtb::json::DecodeInPlace<$lt> for $name<$lt, $j> {
+            fn decode_in_place(&mut self, reader: &mut $crate::openrtb::json::Reader<$lt>) -> $crate::openrtb::json::Result<()> {
+                view_object!(@decode self, reader; $( $field $(as $key)? ),*)
+            }
+        }
+
+        impl<$lt, $j: $crate::openrtb::json::Decode<$lt>> $crate::openrtb::json::Decode<$lt> for $name<$lt, $j> {
+            fn decode(reader: &mut $crate::openrtb::json::Reader<$lt>) -> $crate::openrtb::json::Result<Self> {
+                let mut out = Self::default();
+                $crate::openrtb::json::DecodeInPlace::decode_in_place(&mut out, reader)?;
+                Ok(out)
+            }
+        }
+
+        impl<$lt, $j: $crate::openrtb::json::ViewJson> $crate::openrtb::json::ViewJson for $name<$lt, $j> {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                view_object!(@write self, out; $( $field $(as $key)? ),*)
+            }
+        }
+    };
+
+    // A struct borrowing from the body.
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<$lt:lifetime> {
+            $( $(#[$fmeta:meta])* pub $field:ident $(as $key:literal)? : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name<$lt> {
+            $( $(#[$fmeta])* $(#[serde(rename = $key)])? pub $field: $ty, )*
+        }
+
+        impl<$lt> Default for $name<$lt> {
+            fn default() -> Self {
+                Self { $( $field: Default::default(), )* }
+            }
+        }
+
+        impl<$lt> $crate::openrtb::json::DecodeInPlace<$lt> for $name<$lt> {
+            fn decode_in_place(&mut self, reader: &mut $crate::openrtb::json::Reader<$lt>) -> $crate::openrtb::json::Result<()> {
+                view_object!(@decode self, reader; $( $field $(as $key)? ),*)
+            }
+        }
+
+        impl<$lt> $crate::openrtb::json::Decode<$lt> for $name<$lt> {
+            fn decode(reader: &mut $crate::openrtb::json::Reader<$lt>) -> $crate::openrtb::json::Result<Self> {
+                let mut out = Self::default();
+                $crate::openrtb::json::DecodeInPlace::decode_in_place(&mut out, reader)?;
+                Ok(out)
+            }
+        }
+
+        impl<$lt> $crate::openrtb::json::ViewJson for $name<$lt> {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                view_object!(@write self, out; $( $field $(as $key)? ),*)
+            }
+        }
+    };
+
+    // A struct of numbers only.
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident $(as $key:literal)? : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Default)]
+        pub struct $name {
+            $( $(#[$fmeta])* $(#[serde(rename = $key)])? pub $field: $ty, )*
+        }
+
+        impl<'a> $crate::openrtb::json::DecodeInPlace<'a> for $name {
+            fn decode_in_place(&mut self, reader: &mut $crate::openrtb::json::Reader<'a>) -> $crate::openrtb::json::Result<()> {
+                view_object!(@decode self, reader; $( $field $(as $key)? ),*)
+            }
+        }
+
+        impl<'a> $crate::openrtb::json::Decode<'a> for $name {
+            fn decode(reader: &mut $crate::openrtb::json::Reader<'a>) -> $crate::openrtb::json::Result<Self> {
+                let mut out = Self::default();
+                $crate::openrtb::json::DecodeInPlace::decode_in_place(&mut out, reader)?;
+                Ok(out)
+            }
+        }
+
+        impl $crate::openrtb::json::ViewJson for $name {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                view_object!(@write self, out; $( $field $(as $key)? ),*)
+            }
+        }
+    };
+}
+
+pub(crate) use view_object;

@@ -1,0 +1,72 @@
+//! Body bytes in, validated and normalized request view out.
+
+use super::error::{RequestError, Rule};
+use super::json::{Decode, DecodeError, Raw, Reader, ViewJson};
+use super::limits::Limits;
+use super::normalize::normalize;
+use super::path::path_at_offset;
+use super::request::BidRequest;
+use super::validate::validate;
+
+/// The request view the engine works on: borrowed from the body, `ext` kept as raw JSON slices.
+pub type Request<'a> = BidRequest<'a, Raw<'a>>;
+
+/// Parses bid requests under a fixed set of [`Limits`]. Cheap to build, immutable, shareable
+/// across threads.
+#[derive(Debug, Clone, Default)]
+pub struct RequestParser {
+    limits: Limits,
+}
+
+impl RequestParser {
+    pub fn new(limits: Limits) -> Self {
+        RequestParser { limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Parses, validates and normalizes one bid request. The view borrows from `body`.
+    ///
+    /// One pass of bidcore's own reader: it enforces the depth and string limits as it goes, so
+    /// unlike the serde backends it needs no scan of the body beforehand.
+    pub fn parse<'a>(&self, body: &'a [u8]) -> Result<Request<'a>, RequestError> {
+        if body.len() > self.limits.max_body_bytes {
+            return Err(body_too_large(body.len(), &self.limits));
+        }
+        let text = match std::str::from_utf8(body) {
+            Ok(text) => text,
+            Err(err) => return Err(invalid_utf8(body, err.valid_up_to())),
+        };
+        let mut reader = Reader::new(text, &self.limits);
+        let mut request = Request::decode(&mut reader)
+            .and_then(|request| reader.finish().map(|()| request))
+            .map_err(DecodeError::into_request_error)?;
+        validate(&request, &self.limits)?;
+        normalize(&mut request);
+        Ok(request)
+    }
+}
+
+/// The view as compact JSON: what `bidcore.inspect_request` shows. Absent fields are left out;
+/// kept `ext` values and native requests are written exactly as they arrived.
+pub fn view_to_json<J: ViewJson>(request: &BidRequest<'_, J>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    request.write_json(&mut out);
+    out
+}
+
+#[cold]
+fn body_too_large(len: usize, limits: &Limits) -> RequestError {
+    RequestError::new(
+        Rule::BodySize,
+        String::new(),
+        format!("body is {len} bytes, more than the limit of {}", limits.max_body_bytes),
+    )
+}
+
+#[cold]
+pub(crate) fn invalid_utf8(body: &[u8], at: usize) -> RequestError {
+    RequestError::new(Rule::Json, path_at_offset(body, at), format!("invalid UTF-8 at byte {at}"))
+}
