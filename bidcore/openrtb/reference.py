@@ -59,7 +59,9 @@ def inspect_request_py(body: bytes, *, limits: Limits = DEFAULT_LIMITS) -> dict[
       the core checks them as it parses: on a body that also has a problem before the limit is
       broken (a wrong type, a syntax error), the core reports that problem and this the limit;
     - a field given twice whose first value is ``null`` is refused here; the core accepts it
-      (and refuses the same field given twice the other way round): a bug reported in the core.
+      (and refuses the same field given twice the other way round): a bug reported in the core;
+    - malformed JSON where the core reads a typed value (``"w":tru``) is rule ``json`` here; the
+      core names a type from the value's first byte and says ``type``: also reported.
     """
     if len(body) > limits.max_body_bytes:
         check_body(body, limits)  # raises body_size

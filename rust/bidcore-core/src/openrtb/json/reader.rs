@@ -101,6 +101,11 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     fn skip_whitespace(&mut self) {
         while let Some(&b) = self.bytes.get(self.pos) {
+            // One comparison settles it for every byte that can start a token: exchanges send
+            // compact JSON, so this loop nearly always ends here on its first byte.
+            if b > b' ' {
+                break;
+            }
             if b == b' ' || b == b'\n' || b == b'\r' || b == b'\t' {
                 self.pos += 1;
             } else {

@@ -1,0 +1,184 @@
+"""``bidcore validate``: in-process through ``bidcore.cli.main``, and as users run it (the
+``bidcore`` console script and ``python -m bidcore.cli``) in a subprocess."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bidcore.cli import main
+
+BIN = Path(sys.executable).parent
+VALID = b'{"id":"r1","imp":[{"id":"1","banner":{"w":300,"h":250}}]}'
+NEGATIVE_FLOOR = b'{"id":"r2","imp":[{"id":"1","banner":{},"bidfloor":-1}]}'
+FLOOR_ERROR = "imp[0].bidfloor: a floor must be finite and >= 0, got -1 [floor]"
+NOT_JSON = b'{"id":"r3","imp":['
+
+
+def _write(path: Path, *bodies: bytes) -> str:
+    path.write_bytes(b"\n".join(bodies) + b"\n")
+    return str(path)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    status = main(["validate", *args])
+    out, err = capsys.readouterr()
+    return status, out.splitlines(), err
+
+
+# --- In process --------------------------------------------------------------------------------
+
+
+def test_a_valid_json_file_is_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = _write(tmp_path / "request.json", VALID)
+    assert _run(capsys, name) == (0, [f"{name}: OK"], "1 checked, 1 OK, 0 failed\n")
+
+
+def test_an_invalid_json_file_names_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _write(tmp_path / "request.json", NEGATIVE_FLOOR)
+    status, lines, err = _run(capsys, name)
+    assert (status, lines) == (1, [f"{name}: ERROR {FLOOR_ERROR}"])
+    assert err == "1 checked, 0 OK, 1 failed\n"
+
+
+def test_a_json_file_holds_one_request_even_over_several_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = tmp_path / "pretty.json"
+    name.write_text(json.dumps(json.loads(VALID), indent=2))
+    assert _run(capsys, str(name))[:2] == (0, [f"{name}: OK"])
+
+
+def test_a_jsonl_file_is_checked_line_by_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Blank lines are skipped but counted, so the numbers are the file's line numbers.
+    name = _write(tmp_path / "requests.jsonl", VALID, b"", NEGATIVE_FLOOR, b"   ", NOT_JSON, VALID)
+    status, lines, err = _run(capsys, name)
+    assert status == 1
+    assert lines[0] == f"{name}:1: OK"
+    assert lines[1] == f"{name}:3: ERROR {FLOOR_ERROR}"
+    assert lines[2].startswith(f"{name}:5: ERROR imp: ")  # the body ends inside imp
+    assert lines[2].endswith(" [json]")
+    assert lines[3:] == [f"{name}:6: OK"]
+    assert err == "4 checked, 2 OK, 2 failed\n"
+
+
+def test_ndjson_and_crlf_lines_are_lines_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = tmp_path / "requests.ndjson"
+    name.write_bytes(VALID + b"\r\n" + VALID + b"\r\n")
+    assert _run(capsys, str(name))[:2] == (0, [f"{name}:1: OK", f"{name}:2: OK"])
+
+
+def test_lines_reads_any_file_as_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _write(tmp_path / "requests.txt", VALID, NEGATIVE_FLOOR)
+    status, lines, _ = _run(capsys, "--lines", name)
+    assert (status, lines) == (1, [f"{name}:1: OK", f"{name}:2: ERROR {FLOOR_ERROR}"])
+    # Without --lines the same file is one body: two JSON values in a row are not a request.
+    status, lines, _ = _run(capsys, name)
+    assert status == 1
+    assert lines[0].startswith(f"{name}: ERROR $: trailing characters")
+
+
+def test_quiet_prints_failures_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = _write(tmp_path / "good.json", VALID)
+    mixed = _write(tmp_path / "mixed.jsonl", VALID, NEGATIVE_FLOOR)
+    assert _run(capsys, "-q", good) == (0, [], "1 checked, 1 OK, 0 failed\n")
+    status, lines, _ = _run(capsys, "--quiet", good, mixed)
+    assert (status, lines) == (1, [f"{mixed}:2: ERROR {FLOOR_ERROR}"])
+
+
+def test_stdin_is_read_as_json_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(VALID + b"\n" + NEGATIVE_FLOOR + b"\n"))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    status, lines, _ = _run(capsys, "-")
+    assert (status, lines) == (1, ["-:1: OK", f"-:2: ERROR {FLOOR_ERROR}"])
+
+
+def test_files_are_reported_in_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = _write(tmp_path / "b.json", VALID)
+    second = _write(tmp_path / "a.jsonl", VALID, VALID)
+    status, lines, err = _run(capsys, first, second)
+    assert (status, lines) == (0, [f"{first}: OK", f"{second}:1: OK", f"{second}:2: OK"])
+    assert err == "3 checked, 3 OK, 0 failed\n"
+
+
+def test_limits_can_be_set_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_imps = b'{"id":"r","imp":[{"id":"1","banner":{}},{"id":"2","video":{}}]}'
+    name = _write(tmp_path / "request.json", two_imps)
+    assert _run(capsys, name)[0] == 0
+    status, lines, _ = _run(capsys, "--max-imps", "1", name)
+    assert (status, lines) == (
+        1,
+        [f"{name}: ERROR imp: 2 imps, more than the limit of 1 [imp_count]"],
+    )
+    status, lines, _ = _run(capsys, "--max-body-bytes", "10", name)
+    assert lines == [
+        f"{name}: ERROR $: body is {len(two_imps) + 1} bytes, more than the limit of 10 [body_size]"
+    ]
+    status, lines, _ = _run(capsys, "--max-depth", "3", "--max-string-bytes", "1", name)
+    assert status == 1
+    assert lines[0].startswith(f"{name}: ERROR ")
+
+
+def test_validate_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["validate"])
+    assert exited.value.code == 2
+    assert "FILE" in capsys.readouterr().err
+
+
+# --- As users run it ---------------------------------------------------------------------------
+
+
+def _command(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, input=stdin.decode(), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_console_script_checks_files(tmp_path: Path) -> None:
+    single = _write(tmp_path / "request.json", VALID)
+    lines = _write(tmp_path / "requests.jsonl", VALID, NEGATIVE_FLOOR)
+    result = _command(str(BIN / "bidcore"), "validate", single, lines)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{single}: OK",
+        f"{lines}:1: OK",
+        f"{lines}:2: ERROR {FLOOR_ERROR}",
+    ]
+    assert result.stderr == "3 checked, 2 OK, 1 failed\n"
+
+
+def test_the_console_script_reads_stdin_quietly() -> None:
+    result = _command(str(BIN / "bidcore"), "validate", "-q", "-", stdin=VALID + b"\n" + VALID)
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr == "2 checked, 2 OK, 0 failed\n"
+
+
+def test_the_module_runs_as_a_script(tmp_path: Path) -> None:
+    name = _write(tmp_path / "requests.txt", NEGATIVE_FLOOR, VALID)
+    result = _command(sys.executable, "-m", "bidcore.cli", "validate", "--lines", name)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [f"{name}:1: ERROR {FLOOR_ERROR}", f"{name}:2: OK"]
+
+
+def test_the_console_script_without_a_command_shows_usage() -> None:
+    result = _command(str(BIN / "bidcore"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: bidcore")
