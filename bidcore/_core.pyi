@@ -9,7 +9,10 @@ __version__: str
 
 @final
 class Limits:
-    """Limits on what a bid request may contain; the defaults sit well above real traffic."""
+    """Limits on what a bid request may contain; the defaults sit well above real traffic.
+
+    Raises ``ValueError`` for a negative limit or a ``max_depth`` above 512.
+    """
 
     def __new__(
         cls,

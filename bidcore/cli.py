@@ -1,7 +1,8 @@
 """The ``bidcore`` command.
 
 ``bidcore validate FILE...`` checks bid requests with the native parser: one line per request,
-``OK`` or the error with its JSON path; the exit status is 1 if any request fails.
+``OK`` or the error with its JSON path; the exit status is 1 if any request fails, 2 if a file
+cannot be read.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
         )
     )
     checked = failed = 0
+    unreadable = False
     for where, body in _requests(args.files, force_lines=args.lines):
+        if body is None:
+            unreadable = True
+            continue
         checked += 1
         try:
             request_parser.validate(body)
@@ -73,13 +78,21 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
             if not args.quiet:
                 print(f"{where}: OK", file=out)
     print(f"{checked} checked, {checked - failed} OK, {failed} failed", file=sys.stderr)
+    if unreadable:
+        return 2
     return 1 if failed else 0
 
 
-def _requests(files: Sequence[str], *, force_lines: bool) -> Iterator[tuple[str, bytes]]:
-    """``(location, body)`` for every request in the files, in order."""
+def _requests(files: Sequence[str], *, force_lines: bool) -> Iterator[tuple[str, bytes | None]]:
+    """``(location, body)`` for every request in the files, in order; ``(file, None)`` (after
+    saying why on stderr) for a file that cannot be read."""
     for name in files:
-        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as err:
+            print(f"bidcore validate: {name}: {err.strerror or err}", file=sys.stderr)
+            yield name, None
+            continue
         if name == "-" or force_lines or Path(name).suffix in _LINE_SUFFIXES:
             for number, line in enumerate(data.splitlines(), start=1):
                 if line.strip():

@@ -48,7 +48,7 @@ def inspect_request(body: bytes, *, parser: RequestParser | None = None) -> dict
     (``at``, floors and their currency). Raises :class:`bidcore.InvalidRequestError` like
     :func:`validate_request`.
 
-    >>> body = b'{"id":"r1","imp":[{"id":"1","video":{}}],"regs":{"ext":{"gdpr":1}}}'
+    >>> body = b'{"id":"r1","imp":[{"id":"1","banner":{}}],"regs":{"ext":{"gdpr":1}}}'
     >>> view = inspect_request(body)
     >>> view["regs"], view["at"], view["imp"][0]["bidfloor"]
     ({'gdpr': 1}, 2, 0.0)

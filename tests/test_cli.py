@@ -119,7 +119,8 @@ def test_files_are_reported_in_order(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_limits_can_be_set_from_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    two_imps = b'{"id":"r","imp":[{"id":"1","banner":{}},{"id":"2","video":{}}]}'
+    video = b'{"id":"2","video":{"mimes":["video/mp4"]}}'
+    two_imps = b'{"id":"r","imp":[{"id":"1","banner":{}},' + video + b"]}"
     name = _write(tmp_path / "request.json", two_imps)
     assert _run(capsys, name)[0] == 0
     status, lines, _ = _run(capsys, "--max-imps", "1", name)

@@ -34,6 +34,9 @@ RULES = [
     "required",
     "duplicate_imp",
     "no_media",
+    "channel",
+    "duplicate_asset",
+    "native_asset",
     "floor",
     "currency",
     "body_size",
@@ -117,8 +120,9 @@ def test_limits_refuse_values_they_cannot_honour() -> None:
     assert Limits(max_depth=512).max_depth == 512
     with pytest.raises(ValueError, match="512"):
         Limits(max_depth=513)
-    with pytest.raises(OverflowError):
-        Limits(max_imps=-1)
+    for name in ("max_body_bytes", "max_depth", "max_imps", "max_string_bytes"):
+        with pytest.raises(ValueError, match=f"{name} must be >= 0"):
+            Limits(**{name: -1})
     with pytest.raises(TypeError):
         RequestParser("limits")  # type: ignore[arg-type]
 
@@ -264,12 +268,24 @@ def test_string_length_counts_bytes_as_written(text: bytes, written: int) -> Non
 
 # --- Counters ----------------------------------------------------------------------------------
 
+_TITLE = {"id": 1, "title": {"len": 25}}
+
+
+def _native(*assets: dict[str, Any]) -> dict[str, str]:
+    """``imp.native`` with a Native request of these assets."""
+    return {"request": json.dumps({"assets": list(assets)})}
+
+
+_NATIVE = _native(_TITLE)
 _ONE_OF_EACH_RULE = {
     "json": b'{"id":"r1","imp":[',
     "type": _request(tmax="120"),
     "required": _request(id=""),
-    "duplicate_imp": _request(imp=[{"id": "1", "banner": {}}, {"id": "1", "video": {}}]),
+    "duplicate_imp": _request(imp=[{"id": "1", "banner": {}}, {"id": "1", "native": _NATIVE}]),
     "no_media": _request(imp=[{"id": "1"}]),
+    "channel": _request(site={}, app={}),
+    "duplicate_asset": _request(imp=[{"id": "1", "native": _native(_TITLE, _TITLE)}]),
+    "native_asset": _request(imp=[{"id": "1", "native": _native({"id": 1})}]),
     "floor": _request(imp=[{"id": "1", "banner": {}, "bidfloor": -1}]),
     "currency": _request(cur=["dollars"]),
     "body_size": b" " * 5000,

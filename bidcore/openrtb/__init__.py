@@ -33,6 +33,7 @@ from .base import (
     INT32_MIN,
     Ext,
     Int32,
+    NonNegInt32,
     OpenRtbObject,
     TolerantIntEnum,
 )
@@ -237,6 +238,7 @@ __all__ = [
     "NativeResponse",
     "Network",
     "NoBidReason",
+    "NonNegInt32",
     "OpenRtbObject",
     "PlaybackCessationMode",
     "PlaybackMethod",

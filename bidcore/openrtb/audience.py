@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from .base import Ext, Int32, OpenRtbObject
+from .base import Ext, Int32, NonNegInt32, OpenRtbObject
 from .enums import (
     AgentType,
     ConnectionType,
@@ -36,8 +36,8 @@ class Geo(OpenRtbObject):
     lat: float | None = None
     lon: float | None = None
     type: LocationType | None = None
-    accuracy: Int32 | None = None
-    lastfix: Int32 | None = None
+    accuracy: NonNegInt32 | None = None
+    lastfix: NonNegInt32 | None = None
     ipservice: IpLocationService | None = None
     country: str | None = None
     region: str | None = None
@@ -86,9 +86,9 @@ class Device(OpenRtbObject):
     os: str | None = None
     osv: str | None = None
     hwv: str | None = None
-    h: Int32 | None = None
-    w: Int32 | None = None
-    ppi: Int32 | None = None
+    h: NonNegInt32 | None = None
+    w: NonNegInt32 | None = None
+    ppi: NonNegInt32 | None = None
     pxratio: float | None = None
     js: Int32 | None = None
     geofetch: Int32 | None = None

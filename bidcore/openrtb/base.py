@@ -3,6 +3,10 @@
 >>> import msgspec
 >>> msgspec.convert(7, Int32)
 7
+>>> msgspec.convert(-1, NonNegInt32)
+Traceback (most recent call last):
+...
+msgspec.ValidationError: Expected `int` >= 0
 >>> class Colour(TolerantIntEnum):
 ...     RED = 1
 >>> Colour(1), Colour(9)
@@ -16,7 +20,15 @@ from typing import Annotated, Any, Self, TypeAlias
 
 import msgspec
 
-__all__ = ["INT32_MAX", "INT32_MIN", "Ext", "Int32", "OpenRtbObject", "TolerantIntEnum"]
+__all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
+    "Ext",
+    "Int32",
+    "NonNegInt32",
+    "OpenRtbObject",
+    "TolerantIntEnum",
+]
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -24,6 +36,10 @@ INT32_MAX = 2**31 - 1
 # The native core decodes every OpenRTB integer into an `i32`; typing the Python model the same
 # way means both sides reject the same out-of-range numbers with the same rule ("type").
 Int32: TypeAlias = Annotated[int, msgspec.Meta(ge=INT32_MIN, le=INT32_MAX)]
+
+# Sizes, durations, bitrates and counts cannot be negative: the core reads them as `u32` capped at
+# the same maximum (a negative one is a "type" error at its path), and so does the model.
+NonNegInt32: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]
 
 # An `ext` holds any JSON value. OpenRTB says "object", but exchanges do send strings and
 # numbers there, and the native parser keeps whatever arrived, so the model must accept it too.

@@ -1,9 +1,10 @@
 """What msgspec does not see that the native parser refuses: repeated fields and huge numbers.
 
 - A field the parser reads given twice in one object is refused (rule ``type``, at the path of
-  the field, before its second value is looked at); msgspec keeps the last value. Keys the parser
-  does not read, and keys inside values kept whole (``ext``, ``native.request``), may repeat on
-  both sides.
+  the field, before its second value is looked at), whatever its first value was (``null``
+  included); msgspec keeps the last value. Keys the parser does not read, and keys inside values
+  kept whole (``ext``, ``native.request``), may repeat on both sides (the Native request document
+  is then read on its own, where its own fields may not repeat).
 - A number too large for a float (``1e400``, a 400-digit integer) is refused (rule ``json``)
   wherever the parser skips or keeps it whole: in unknown fields, in ``ext`` and in a 2.5
   ``ext`` that is not an object. msgspec skips unknown fields without looking at their numbers,
@@ -67,20 +68,23 @@ class _Field(NamedTuple):
 
 
 def first_problem_msgspec_misses(
-    body: bytes, *, failed_at: str | None
+    body: bytes, *, failed_at: str | None, root: type[msgspec.Struct] = BidRequest
 ) -> InvalidRequestError | None:
     """The error for the first read field given twice, or the first number too large for a float
     where the parser skips it, if it comes before the failure.
 
-    ``failed_at`` is the path msgspec reported an error at (``None`` if decoding succeeded).
-    Returns ``None`` when there is no such problem before that point, or when the body cannot be
-    walked (it stops being JSON after the point msgspec stopped at).
+    ``body`` is a ``root`` document (a bid request, or the Native request an imp carries), and
+    ``failed_at`` the path msgspec reported an error at in it (``None`` if decoding succeeded);
+    paths are relative to the document. Returns ``None`` when there is no such problem before that
+    point, or when the body cannot be walked (it stops being JSON after the point msgspec stopped
+    at).
     """
     tree = _tree_if_worth_walking(body)
     if not isinstance(tree, _Pairs):
         return None
+    document = _Field(None, root, is_list=False, lenient=False)
     try:
-        return _first_in_object(tree, BidRequest, "", failed_at)
+        return _first_in_value(tree, document, "", failed_at)
     except _FailureReachedError:
         return None
 
@@ -122,26 +126,6 @@ def _tree_if_worth_walking(body: bytes) -> Any:
     return tree if worth else None
 
 
-def _first_in_object(
-    pairs: _Pairs, model: type[msgspec.Struct], path: str, failed_at: str | None
-) -> InvalidRequestError | None:
-    read = VIEW_FIELDS[model]
-    seen: set[str] = set()
-    for key, value in pairs:
-        field_path = f"{path}.{key}" if path else key
-        if key not in read:
-            if _holds_out_of_range(value):
-                return _out_of_range(field_path)
-            continue
-        if key in seen:
-            return rejection("type", field_path, f"duplicate field `{key}`")
-        seen.add(key)
-        found = _first_in_value(value, _field(model, key), field_path, failed_at)
-        if found is not None:
-            return found
-    return None
-
-
 def _first_in_value(
     value: Any, field: _Field, path: str, failed_at: str | None
 ) -> InvalidRequestError | None:
@@ -159,8 +143,24 @@ def _first_in_value(
             if found is not None:
                 return found
         return None
-    if isinstance(value, _Pairs):
-        return _first_in_object(value, field.model, path, failed_at)
+    if not isinstance(value, _Pairs):
+        return None
+    # An object, member by member, here rather than in a function of its own: a Native request
+    # nests Native 1.0's wrapper as deep as the limits allow, one frame per level.
+    read = VIEW_FIELDS[field.model]
+    seen: set[str] = set()
+    for key, item in value:
+        item_path = f"{path}.{key}" if path else key
+        if key not in read:
+            if _holds_out_of_range(item):
+                return _out_of_range(item_path)
+            continue
+        if key in seen:
+            return rejection("type", item_path, f"duplicate field `{key}`")
+        seen.add(key)
+        found = _first_in_value(item, _field(field.model, key), item_path, failed_at)
+        if found is not None:
+            return found
     return None
 
 

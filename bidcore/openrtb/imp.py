@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Ext, Int32, OpenRtbObject
+from .base import Ext, Int32, NonNegInt32, OpenRtbObject
 from .enums import (
     AdPosition,
     ApiFramework,
@@ -60,11 +60,11 @@ class Metric(OpenRtbObject):
 class Format(OpenRtbObject):
     """An allowed banner size: absolute (``w``/``h``) or flexible (ratio and minimum width)."""
 
-    w: Int32 | None = None
-    h: Int32 | None = None
-    wratio: Int32 | None = None
-    hratio: Int32 | None = None
-    wmin: Int32 | None = None
+    w: NonNegInt32 | None = None
+    h: NonNegInt32 | None = None
+    wratio: NonNegInt32 | None = None
+    hratio: NonNegInt32 | None = None
+    wmin: NonNegInt32 | None = None
     ext: Ext = None
 
 
@@ -72,8 +72,8 @@ class Banner(OpenRtbObject):
     """A display placement, or a video/audio companion (``companionad[]``)."""
 
     format: list[Format] | None = None
-    w: Int32 | None = None
-    h: Int32 | None = None
+    w: NonNegInt32 | None = None
+    h: NonNegInt32 | None = None
     # Removed in 2.6 in favour of `format`, still sent by 2.5 exchanges.
     wmax: Int32 | None = None
     hmax: Int32 | None = None
@@ -104,33 +104,33 @@ class Video(OpenRtbObject):
     """A video placement (VAST), including ad-pod bidding (2.6)."""
 
     mimes: list[str] | None = None
-    minduration: Int32 | None = None
-    maxduration: Int32 | None = None
+    minduration: NonNegInt32 | None = None
+    maxduration: NonNegInt32 | None = None
     startdelay: StartDelay | None = None
-    maxseq: Int32 | None = None
-    poddur: Int32 | None = None
+    maxseq: NonNegInt32 | None = None
+    poddur: NonNegInt32 | None = None
     protocols: list[Protocol] | None = None
     # OpenRTB 2.2's single protocol, still sent by some exchanges.
     protocol: Protocol | None = None
-    w: Int32 | None = None
-    h: Int32 | None = None
+    w: NonNegInt32 | None = None
+    h: NonNegInt32 | None = None
     podid: str | None = None
     podseq: PodSequence | None = None
-    rqddurs: list[Int32] | None = None
+    rqddurs: list[NonNegInt32] | None = None
     # 2.5's placement; 2.6 replaced it by `plcmt` with different codes.
     placement: VideoPlacement | None = None
     plcmt: VideoPlcmt | None = None
     linearity: LinearityMode | None = None
     skip: Int32 | None = None
-    skipmin: Int32 | None = None
-    skipafter: Int32 | None = None
-    sequence: Int32 | None = None
+    skipmin: NonNegInt32 | None = None
+    skipafter: NonNegInt32 | None = None
+    sequence: NonNegInt32 | None = None
     slotinpod: SlotPositionInPod | None = None
     mincpmpersec: float | None = None
     battr: list[CreativeAttribute] | None = None
     maxextended: Int32 | None = None
-    minbitrate: Int32 | None = None
-    maxbitrate: Int32 | None = None
+    minbitrate: NonNegInt32 | None = None
+    maxbitrate: NonNegInt32 | None = None
     boxingallowed: Int32 | None = None
     playbackmethod: list[PlaybackMethod] | None = None
     playbackend: PlaybackCessationMode | None = None
@@ -148,26 +148,26 @@ class Audio(OpenRtbObject):
     """An audio placement (DAAST/VAST), including ad-pod bidding (2.6)."""
 
     mimes: list[str] | None = None
-    minduration: Int32 | None = None
-    maxduration: Int32 | None = None
-    poddur: Int32 | None = None
+    minduration: NonNegInt32 | None = None
+    maxduration: NonNegInt32 | None = None
+    poddur: NonNegInt32 | None = None
     protocols: list[Protocol] | None = None
     startdelay: StartDelay | None = None
-    rqddurs: list[Int32] | None = None
+    rqddurs: list[NonNegInt32] | None = None
     podid: str | None = None
     podseq: PodSequence | None = None
-    sequence: Int32 | None = None
+    sequence: NonNegInt32 | None = None
     slotinpod: SlotPositionInPod | None = None
     mincpmpersec: float | None = None
     battr: list[CreativeAttribute] | None = None
     maxextended: Int32 | None = None
-    minbitrate: Int32 | None = None
-    maxbitrate: Int32 | None = None
+    minbitrate: NonNegInt32 | None = None
+    maxbitrate: NonNegInt32 | None = None
     delivery: list[DeliveryMethod] | None = None
     companionad: list[Banner] | None = None
     api: list[ApiFramework] | None = None
     companiontype: list[CompanionType] | None = None
-    maxseq: Int32 | None = None
+    maxseq: NonNegInt32 | None = None
     feed: FeedType | None = None
     stitched: Int32 | None = None
     nvol: VolumeNormalizationMode | None = None
@@ -257,7 +257,7 @@ class Imp(OpenRtbObject):
     iframebuster: list[str] | None = None
     rwdd: Int32 | None = None
     ssai: Int32 | None = None
-    exp: Int32 | None = None
+    exp: NonNegInt32 | None = None
     qty: Qty | None = None
     dt: float | None = None
     refresh: Refresh | None = None

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from .audience import Data
-from .base import Ext, Int32, OpenRtbObject
+from .base import Ext, Int32, NonNegInt32, OpenRtbObject
 from .enums import CategoryTaxonomy, ContentContext, MediaRating, ProductionQuality
 
 __all__ = [
@@ -89,7 +89,7 @@ class Content(OpenRtbObject):
     kwarray: list[str] | None = None
     livestream: Int32 | None = None
     sourcerelationship: Int32 | None = None
-    len: Int32 | None = None
+    len: NonNegInt32 | None = None
     language: str | None = None
     langb: str | None = None
     embeddable: Int32 | None = None

@@ -20,16 +20,20 @@ from dataclasses import dataclass
 from typing import Final
 
 from .rejection import rejection
-from .validate import DEFAULT_MAX_IMPS
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "DEFAULT_MAX_IMPS",
     "Limits",
     "check_body",
     "path_at_offset",
     "render_path",
     "segments_at_offset",
 ]
+
+
+DEFAULT_MAX_IMPS: Final = 64
+"""The native core's default ``Limits.max_imps``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Ext, Int32, OpenRtbObject
+from .base import Ext, Int32, NonNegInt32, OpenRtbObject
 from .enums import (
     EventTrackingMethod,
     EventType,
@@ -49,7 +49,7 @@ __all__ = [
 class TitleRequest(OpenRtbObject):
     """Asks for a title of at most ``len`` characters."""
 
-    len: Int32 | None = None
+    len: NonNegInt32 | None = None
     ext: Ext = None
 
 
@@ -57,10 +57,10 @@ class ImageRequest(OpenRtbObject):
     """Asks for an image: icon or main, exact size or minimum size."""
 
     type: NativeImageAssetType | None = None
-    w: Int32 | None = None
-    wmin: Int32 | None = None
-    h: Int32 | None = None
-    hmin: Int32 | None = None
+    w: NonNegInt32 | None = None
+    wmin: NonNegInt32 | None = None
+    h: NonNegInt32 | None = None
+    hmin: NonNegInt32 | None = None
     mimes: list[str] | None = None
     ext: Ext = None
 
@@ -69,8 +69,8 @@ class VideoRequest(OpenRtbObject):
     """Asks for a video (answered with a VAST tag)."""
 
     mimes: list[str] | None = None
-    minduration: Int32 | None = None
-    maxduration: Int32 | None = None
+    minduration: NonNegInt32 | None = None
+    maxduration: NonNegInt32 | None = None
     protocols: list[Protocol] | None = None
     ext: Ext = None
 
@@ -79,7 +79,7 @@ class DataRequest(OpenRtbObject):
     """Asks for a piece of text or data: sponsor name, description, rating, price…"""
 
     type: NativeDataAssetType | None = None
-    len: Int32 | None = None
+    len: NonNegInt32 | None = None
     ext: Ext = None
 
 
@@ -113,8 +113,8 @@ class NativeRequest(OpenRtbObject):
     context: NativeContextType | None = None
     contextsubtype: NativeContextSubtype | None = None
     plcmttype: NativePlacementType | None = None
-    plcmtcnt: Int32 | None = None
-    seq: Int32 | None = None
+    plcmtcnt: NonNegInt32 | None = None
+    seq: NonNegInt32 | None = None
     assets: list[AssetRequest] | None = None
     aurlsupport: Int32 | None = None
     durlsupport: Int32 | None = None

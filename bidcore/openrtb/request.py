@@ -10,7 +10,7 @@ The impression and context objects live in :mod:`.imp`, :mod:`.inventory` and :m
 from __future__ import annotations
 
 from .audience import Device, User
-from .base import Ext, Int32, OpenRtbObject
+from .base import Ext, Int32, NonNegInt32, OpenRtbObject
 from .enums import AuctionType, CategoryTaxonomy
 from .imp import Imp
 from .inventory import App, Dooh, Site
@@ -71,8 +71,8 @@ class Regs(OpenRtbObject):
 class BidRequest(OpenRtbObject):
     """The top-level bid request.
 
-    Exactly one of ``site``, ``app`` and ``dooh`` should be present; the model does not insist
-    (nor does the native parser), it only describes what arrived.
+    At most one of ``site``, ``app`` and ``dooh`` may be present: the model does not insist, it
+    only describes what arrived; validation refuses a second one (rule ``channel``).
     """
 
     id: str | None = None
@@ -84,7 +84,7 @@ class BidRequest(OpenRtbObject):
     user: User | None = None
     test: Int32 | None = None
     at: AuctionType | None = None
-    tmax: Int32 | None = None
+    tmax: NonNegInt32 | None = None
     wseat: list[str] | None = None
     bseat: list[str] | None = None
     allimps: Int32 | None = None

@@ -5,36 +5,59 @@ path.
 
 >>> from bidcore.errors import InvalidRequestError
 >>> from bidcore.openrtb import decode_request
->>> try:
-...     validate_request(decode_request(b'{"id":"r1","imp":[{"id":"1"}]}'))
-... except InvalidRequestError as err:
-...     print(err.rule, err.path)
+>>> def check(body: bytes) -> None:
+...     try:
+...         validate_request(decode_request(body))
+...     except InvalidRequestError as err:
+...         print(err.rule, err.path)
+>>> check(b'{"id":"r1","imp":[{"id":"1"}]}')
 no_media imp[0]
+>>> check(b'{"id":"r1","imp":[{"id":"1","video":{"mimes":[]}}]}')
+required imp[0].video.mimes
+>>> check(b'{"id":"r1","imp":[{"id":"1","banner":{}}],"site":{},"app":{}}')
+channel app
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Final
+from typing import Any
+
+import msgspec
 
 from .imp import Deal, Imp
+from .limits import DEFAULT_LIMITS, DEFAULT_MAX_IMPS, Limits
+from .native_document import check_native_request
 from .rejection import rejection
 from .request import BidRequest
 
 __all__ = ["DEFAULT_MAX_IMPS", "validate_request"]
 
-DEFAULT_MAX_IMPS: Final = 64
-"""The native core's default ``Limits.max_imps``."""
 
-
-def validate_request(request: BidRequest, *, max_imps: int = DEFAULT_MAX_IMPS) -> None:
+def validate_request(
+    request: BidRequest,
+    *,
+    max_imps: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    native_requests: Sequence[bytes | None] | None = None,
+) -> None:
     """Checks the OpenRTB rules a bidder relies on, raising the first one broken.
 
-    A request ``id``; a non-empty ``imp`` array of at most ``max_imps``, with unique non-empty
-    ids; a media object in every imp; floors finite and not negative; currency codes of three
-    ASCII letters (either case: normalization upper-cases them).
+    In this order: a request ``id``; a non-empty ``imp`` array of at most ``max_imps`` (by default
+    ``limits.max_imps``); at most one of ``site``, ``app``, ``dooh``; then imp by imp: an id, a
+    media object, ``mimes`` for video and audio, a Native request that is a string or an object
+    holding a valid Native 1.2 document (read under ``limits``, :mod:`.native_document`), floors
+    finite and not negative, currency codes of three ASCII letters (either case: normalization
+    upper-cases them), deals with an id; then unique imp ids; then the ``cur`` codes.
+
+    ``native_requests`` is the JSON text each imp's ``native.request`` arrived as (``None`` for an
+    imp without one), for a request decoded from a body: by default each is encoded from the
+    model, where an object sent with a key given twice has kept only the last.
     """
+    if max_imps is not None:
+        limits = dataclasses.replace(limits, max_imps=max_imps)
     if _is_blank(request.id):
         raise rejection("required", "id", "the request id is required")
     imps = request.imp
@@ -42,22 +65,55 @@ def validate_request(request: BidRequest, *, max_imps: int = DEFAULT_MAX_IMPS) -
         raise rejection("required", "imp", "at least one imp is required")
     if not imps:
         raise rejection("required", "imp", "imp is empty; at least one is required")
-    if len(imps) > max_imps:
-        raise rejection("imp_count", "imp", f"{len(imps)} imps, more than the limit of {max_imps}")
+    if len(imps) > limits.max_imps:
+        raise rejection(
+            "imp_count", "imp", f"{len(imps)} imps, more than the limit of {limits.max_imps}"
+        )
+    _check_one_channel(request)
     for i, imp in enumerate(imps):
-        _validate_imp(i, imp)
+        if native_requests is not None:
+            native_request = native_requests[i]
+        else:
+            native_request = _encoded(imp.native.request if imp.native is not None else None)
+        _validate_imp(i, imp, native_request, limits)
     _check_unique_imp_ids(imps)
     for i, code in enumerate(request.cur or ()):
         _check_currency(code, f"cur[{i}]")
 
 
-def _validate_imp(i: int, imp: Imp) -> None:
+def _check_one_channel(request: BidRequest) -> None:
+    """A request comes from one channel: a site, an app, or a digital out-of-home screen."""
+    channels = (("site", request.site), ("app", request.app), ("dooh", request.dooh))
+    present = [name for name, channel in channels if channel is not None]
+    if len(present) > 1:
+        first, second = present[:2]
+        raise rejection(
+            "channel",
+            second,
+            f"a request carries at most one of site, app, dooh; found {first} and {second}",
+        )
+
+
+def _encoded(value: Any) -> bytes | None:
+    return None if value is None else msgspec.json.encode(value)
+
+
+def _validate_imp(i: int, imp: Imp, native_request: bytes | None, limits: Limits) -> None:
     if _is_blank(imp.id):
         raise rejection("required", f"imp[{i}].id", "the imp id is required")
     if imp.banner is None and imp.video is None and imp.audio is None and imp.native is None:
         raise rejection(
             "no_media", f"imp[{i}]", "the imp offers none of banner, video, audio, native"
         )
+    if imp.video is not None and not imp.video.mimes:
+        raise rejection("required", f"imp[{i}].video.mimes", "video needs at least one MIME type")
+    if imp.audio is not None and not imp.audio.mimes:
+        raise rejection("required", f"imp[{i}].audio.mimes", "audio needs at least one MIME type")
+    if imp.native is not None:
+        path = f"imp[{i}].native.request"
+        if native_request is None:
+            raise rejection("required", path, "native needs its request")
+        check_native_request(native_request, limits, path=path)
     _check_floor(imp.bidfloor, f"imp[{i}].bidfloor")
     if imp.bidfloorcur is not None:
         _check_currency(imp.bidfloorcur, f"imp[{i}].bidfloorcur")

@@ -8,19 +8,24 @@ as the model types them. Decoding with these types therefore accepts and rejects
 the native parser does, and in the same order (the first bad value in document order).
 
 ``regs.ext``, ``user.ext`` and ``source.ext`` are read leniently (``lenient.rs``): an object is
-decoded strictly into the 2.5 signals it may carry, anything else is ignored.
+decoded strictly into the 2.5 signals it may carry, anything else is ignored. ``native.request``
+is kept whole, whatever JSON it holds (validation checks it, ``validate.rs``). The Native request
+document it carries is read the same way, from :class:`~.native.NativeRequest` (``native.rs``),
+with Native 1.0's ``{"native": {...}}`` wrapper read as a field holding the document.
 
 The parser names an error's path only as far as it reads: inside a value it skips (an unknown
 field, an ``ext`` kept whole, a 2.5 ``ext`` that is not an object) it names the skipped value.
-:func:`reader_path` cuts a path the same way, and :func:`out_of_range_rule` tells which rule a
-number too large for a float breaks where it stands.
+:func:`reader_path` cuts a path the same way, and :func:`reads_integer` tells where the parser
+reads an integer (where it judges a number before anything else).
 
 >>> view_type(Geo).__struct_fields__[:3]
 ('lat', 'lon', 'type')
 >>> reader_path(["imp", 0, "ext", "prebid", "bidder"]), reader_path(["site", "x", 0])
 ('imp[0].ext', 'site.x')
->>> out_of_range_rule("imp[0].bidfloor"), out_of_range_rule("imp[0].banner.w")
-('json', 'type')
+>>> reader_path(["assets", 0, "img", "w"], root=NativeRequest)
+'assets[0].img.w'
+>>> reads_integer("imp[0].bidfloor"), reads_integer("imp[0].banner.w")
+(False, True)
 """
 
 from __future__ import annotations
@@ -39,14 +44,26 @@ from .audience import EID, UID, BrandVersion, Data, Device, Geo, Segment, User, 
 from .imp import Audio, Banner, Deal, Format, Imp, Native, Pmp, Video
 from .inventory import App, Content, Dooh, Publisher, Site
 from .legacy_ext import RegsExt, SourceExt, UserExt
+from .native import (
+    AssetRequest,
+    DataRequest,
+    EventTrackerRequest,
+    ImageRequest,
+    NativeRequest,
+    TitleRequest,
+    VideoRequest,
+)
 from .request import BidRequest, Regs, Source, SupplyChain, SupplyChainNode
 
 __all__ = [
     "LEGACY_EXT",
+    "NATIVE_WRAPPER",
     "VIEW_FIELDS",
-    "out_of_range_rule",
+    "child_type",
     "path_segments",
     "reader_path",
+    "reads_integer",
+    "root_type",
     "view_type",
 ]
 
@@ -122,7 +139,22 @@ VIEW_FIELDS: Final[dict[type[msgspec.Struct], tuple[str, ...]]] = {
     RegsExt: ("gdpr", "us_privacy"),
     UserExt: ("consent", "eids"),
     SourceExt: ("schain",),
+    # The Native request document (`native.rs`), read from `imp.native.request` to check it.
+    NativeRequest: (
+        "native", "ver", "context", "contextsubtype", "plcmttype", "plcmtcnt", "seq", "assets",
+        "aurlsupport", "durlsupport", "eventtrackers", "privacy",
+    ),
+    AssetRequest: ("id", "required", "title", "img", "video", "data"),
+    TitleRequest: ("len",),
+    ImageRequest: ("type", "w", "wmin", "h", "hmin", "mimes"),
+    VideoRequest: ("mimes", "minduration", "maxduration", "protocols"),
+    DataRequest: ("type", "len"),
+    EventTrackerRequest: ("event", "methods"),
 }  # fmt: skip
+
+NATIVE_WRAPPER: Final = "native"
+"""The field of a Native request document that holds the document Native 1.0 and 1.1 wrapped in
+``{"native": {...}}``: not a field of the model, a document of the same type in the view."""
 
 # The objects whose `ext` is read leniently, and what is read from it.
 LEGACY_EXT: Final[dict[type[msgspec.Struct], type[msgspec.Struct]]] = {
@@ -145,11 +177,19 @@ def view_type(model: type[msgspec.Struct]) -> type[msgspec.Struct]:
     hints = typing.get_type_hints(model, include_extras=True)
     fields: list[tuple[str, Any, None]] = []
     for name in VIEW_FIELDS[model]:
+        if model is NativeRequest and name == NATIVE_WRAPPER:
+            # The view itself: set below, once the Struct exists.
+            fields.append((name, Any, None))
+            continue
         annotation = hints[name]
         if name == "ext" and model in LEGACY_EXT:
             annotation = view_type(LEGACY_EXT[model]) | _NOT_AN_OBJECT | None
+        elif model is Native and name == "request":
+            # Kept whole, whatever it is: a string or an object is the only valid Native request,
+            # but the parser takes any JSON here and validation says which is wrong, in its order.
+            annotation = Any
         fields.append((name, _with_view_types(annotation), None))
-    return msgspec.defstruct(
+    view = msgspec.defstruct(
         f"{model.__name__}View",
         fields,
         module=__name__,
@@ -157,6 +197,11 @@ def view_type(model: type[msgspec.Struct]) -> type[msgspec.Struct]:
         omit_defaults=True,
         forbid_unknown_fields=False,
     )
+    if model is NativeRequest:
+        # A recursive field: msgspec reads a Struct's annotations when it is first used, so the
+        # view can name itself here, before anything has used it.
+        view.__annotations__[NATIVE_WRAPPER] = view | None
+    return view
 
 
 def _with_view_types(annotation: Any) -> Any:
@@ -184,7 +229,7 @@ def _members(node: msgspec.inspect.Type) -> tuple[msgspec.inspect.Type, ...]:
     return (node,)
 
 
-def _step(node: msgspec.inspect.Type, segment: str | int) -> msgspec.inspect.Type | None:
+def child_type(node: msgspec.inspect.Type, segment: str | int) -> msgspec.inspect.Type | None:
     """The type the parser reads the child ``segment`` of a ``node`` value as, or ``None`` if it
     does not read into it (the value is skipped or kept whole, or has no such child)."""
     members = _members(node)
@@ -201,19 +246,21 @@ def _step(node: msgspec.inspect.Type, segment: str | int) -> msgspec.inspect.Typ
 
 
 @functools.cache
-def _request_type() -> msgspec.inspect.Type:
-    return msgspec.inspect.type_info(view_type(BidRequest))
+def root_type(root: type[msgspec.Struct] = BidRequest) -> msgspec.inspect.Type:
+    """The type the parser reads a ``root`` document as (its view, as msgspec describes it)."""
+    return msgspec.inspect.type_info(view_type(root))
 
 
-def reader_path(segments: Sequence[str | int]) -> str:
+def reader_path(segments: Sequence[str | int], *, root: type[msgspec.Struct] = BidRequest) -> str:
     """The path the native parser reports for a problem at ``segments`` (keys and indices from the
-    root): every key and index it reads through, then the first key it skips, and no further."""
-    node: msgspec.inspect.Type | None = _request_type()
+    root of a ``root`` document): every key and index it reads through, then the first key it
+    skips, and no further."""
+    node: msgspec.inspect.Type | None = root_type(root)
     path = ""
     for segment in segments:
         if node is None:
             break
-        child = _step(node, segment)
+        child = child_type(node, segment)
         if child is None and not isinstance(segment, str):
             break
         if child is None and not any(
@@ -237,22 +284,28 @@ def path_segments(path: str) -> list[str | int]:
     return segments
 
 
-def out_of_range_rule(path: str) -> str:
-    """The rule a number too large for a float breaks at ``path`` (msgspec's path of the value).
+def reads_integer(path: str, *, root: type[msgspec.Struct] = BidRequest) -> bool:
+    """Whether the parser reads the value at ``path`` (msgspec's path of it, in a ``root``
+    document) as an integer.
 
-    ``json`` where the parser reads a float or skips the value (it checks every number it skips),
-    ``type`` where it reads anything else: a field read as an integer refuses `1e400` as a
-    floating point number before its size matters, as it refuses a number where it expects a
-    string, an array or an object.
+    There the parser judges a number by itself: `1.5` or `1e400` is a floating point number where
+    an integer belongs (rule ``type``). Everywhere else it first checks that a value of the wrong
+    type is JSON at all, so a number too large for a float is malformed (rule ``json``), as it is
+    where a float is read or the value skipped.
     """
-    node: msgspec.inspect.Type | None = _request_type()
+    node: msgspec.inspect.Type | None = root_type(root)
     if "[...]" in path:
-        return "json"
+        return False
     for segment in path_segments(path):
         if node is None:
-            return "json"
-        node = _step(node, segment)
+            return False
+        node = child_type(node, segment)
     if node is None:
-        return "json"
+        return False
+    members = _members(node)
     takes_float = (msgspec.inspect.FloatType, msgspec.inspect.AnyType, msgspec.inspect.DictType)
-    return "json" if any(isinstance(m, takes_float) for m in _members(node)) else "type"
+    if any(isinstance(m, takes_float) for m in members):
+        return False
+    # Codes are integer enums (every code list is a TolerantIntEnum).
+    integers = (msgspec.inspect.IntType, msgspec.inspect.EnumType)
+    return any(isinstance(m, integers) for m in members)

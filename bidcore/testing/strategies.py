@@ -1,10 +1,12 @@
 """Hypothesis strategies for OpenRTB 2.6 bid requests, as :mod:`bidcore.openrtb` Structs.
 
 Every request :func:`bid_requests` draws is valid (it passes
-:func:`~bidcore.openrtb.validate_request`), yet as awkward as real traffic gets: strings with
-quotes, backslashes, control characters and emoji; any ``ext`` a JSON document can hold; codes
-no spec lists; privacy signals at their 2.6 places, their 2.5 ``ext`` places, or both; the Native
-request as a string or as an object.
+:func:`~bidcore.openrtb.validate_request`: one of site, app and DOOH; MIME types for video and
+audio; sizes, durations and counts not negative; a valid Native 1.2 document in every native
+imp), yet as awkward as real traffic gets: strings with quotes, backslashes, control characters
+and emoji; any ``ext`` a JSON document can hold; codes no spec lists; privacy signals at their
+2.6 places, their 2.5 ``ext`` places, or both; the Native request as a string or as an object,
+bare or in Native 1.0's ``{"native": {...}}`` wrapper.
 
 >>> from hypothesis import given, settings
 >>> from bidcore.openrtb import validate_request
@@ -92,6 +94,7 @@ from bidcore.openrtb import (
     Video,
     VideoPlacement,
     VideoPlcmt,
+    VideoRequest,
     encode_native_request,
 )
 
@@ -114,6 +117,7 @@ __all__ = [
     "json_values",
     "native_requests",
     "natives",
+    "non_negative_int32s",
     "regs",
     "sites",
     "sources",
@@ -165,6 +169,12 @@ def texts(*, min_size: int = 0, max_size: int = 12) -> st.SearchStrategy[str]:
 def int32s() -> st.SearchStrategy[int]:
     """OpenRTB integers: mostly small, sometimes anywhere in the 32-bit range."""
     return st.one_of(st.integers(0, 10), st.integers(INT32_MIN, INT32_MAX))
+
+
+@functools.cache
+def non_negative_int32s() -> st.SearchStrategy[int]:
+    """Sizes, durations, bitrates and counts: 32-bit integers that cannot be negative."""
+    return st.one_of(st.integers(0, 10), st.integers(0, INT32_MAX))
 
 
 def codes(enum: type[E]) -> st.SearchStrategy[E]:
@@ -244,12 +254,13 @@ def _short_lists(elements: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any
 @functools.cache
 def banners() -> st.SearchStrategy[Banner]:
     """A banner placement (``imp.banner``)."""
-    formats = _optional(Format, w=int32s(), h=int32s(), wratio=int32s(), hratio=int32s())
+    sizes = non_negative_int32s()
+    formats = _optional(Format, w=sizes, h=sizes, wratio=sizes, hratio=sizes, wmin=sizes)
     return _optional(
         Banner,
         format=_short_lists(formats),
-        w=int32s(),
-        h=int32s(),
+        w=sizes,
+        h=sizes,
         btype=_short_lists(codes(BannerAdType)),
         battr=_short_lists(codes(CreativeAttribute)),
         pos=codes(AdPosition),
@@ -265,33 +276,34 @@ def banners() -> st.SearchStrategy[Banner]:
 
 @functools.cache
 def videos() -> st.SearchStrategy[Video]:
-    """A video placement, pod fields included (``imp.video``)."""
+    """A video placement, pod fields included (``imp.video``), with at least one MIME type."""
     return _optional(
         Video,
-        mimes=_short_lists(texts()),
-        minduration=int32s(),
-        maxduration=int32s(),
+        {"mimes": _mime_lists()},
+        minduration=non_negative_int32s(),
+        maxduration=non_negative_int32s(),
         startdelay=codes(StartDelay),
         protocols=_short_lists(codes(Protocol)),
         protocol=codes(Protocol),
-        w=int32s(),
-        h=int32s(),
+        w=non_negative_int32s(),
+        h=non_negative_int32s(),
         placement=codes(VideoPlacement),
         plcmt=codes(VideoPlcmt),
         linearity=codes(LinearityMode),
         skip=int32s(),
-        sequence=int32s(),
+        skipmin=non_negative_int32s(),
+        sequence=non_negative_int32s(),
         battr=_short_lists(codes(CreativeAttribute)),
         playbackmethod=_short_lists(codes(PlaybackMethod)),
         delivery=_short_lists(codes(DeliveryMethod)),
         pos=codes(AdPosition),
         companionad=st.lists(banners(), max_size=1),
         api=_short_lists(codes(ApiFramework)),
-        maxseq=int32s(),
-        poddur=int32s(),
+        maxseq=non_negative_int32s(),
+        poddur=non_negative_int32s(),
         podid=texts(),
         podseq=codes(PodSequence),
-        rqddurs=_short_lists(int32s()),
+        rqddurs=_short_lists(non_negative_int32s()),
         slotinpod=codes(SlotPositionInPod),
         mincpmpersec=floors(),
         ext=ext_values(),
@@ -300,18 +312,20 @@ def videos() -> st.SearchStrategy[Video]:
 
 @functools.cache
 def audios() -> st.SearchStrategy[Audio]:
-    """An audio placement (``imp.audio``)."""
+    """An audio placement (``imp.audio``), with at least one MIME type."""
     return _optional(
         Audio,
-        mimes=_short_lists(texts()),
-        minduration=int32s(),
-        maxduration=int32s(),
+        {"mimes": _mime_lists()},
+        minduration=non_negative_int32s(),
+        maxduration=non_negative_int32s(),
         startdelay=codes(StartDelay),
         protocols=_short_lists(codes(Protocol)),
         api=_short_lists(codes(ApiFramework)),
         feed=int32s(),
         stitched=int32s(),
-        poddur=int32s(),
+        maxbitrate=non_negative_int32s(),
+        poddur=non_negative_int32s(),
+        rqddurs=_short_lists(non_negative_int32s()),
         podid=texts(),
         slotinpod=codes(SlotPositionInPod),
         mincpmpersec=floors(),
@@ -319,49 +333,93 @@ def audios() -> st.SearchStrategy[Audio]:
 
 
 @functools.cache
-def native_requests() -> st.SearchStrategy[NativeRequest]:
-    """A Native Ads 1.2 request document."""
-    assets = _optional(
-        AssetRequest,
-        id=int32s(),
-        required=st.integers(0, 1),
-        title=_optional(TitleRequest, len=int32s()),
-        img=_optional(
-            ImageRequest,
-            type=codes(NativeImageAssetType),
-            w=int32s(),
-            hmin=int32s(),
-            mimes=_short_lists(texts()),
-        ),
-        data=_optional(DataRequest, type=codes(NativeDataAssetType), len=int32s()),
-        ext=ext_values(),
+def _mime_lists() -> st.SearchStrategy[list[str]]:
+    """One or two MIME types: video and audio (and Native video assets) need at least one."""
+    mimes = st.one_of(st.sampled_from(["video/mp4", "audio/mpeg", "video/webm"]), texts())
+    return st.lists(mimes, min_size=1, max_size=2)
+
+
+@functools.cache
+def _native_assets() -> st.SearchStrategy[AssetRequest]:
+    """A Native asset without its id: exactly one of title, img, video, data, with the fields
+    each requires (a title's len; a video's mimes, durations and protocols; a data's type)."""
+    sizes = non_negative_int32s()
+    titles = _optional(TitleRequest, {"len": sizes})
+    images = _optional(
+        ImageRequest,
+        type=codes(NativeImageAssetType),
+        w=sizes,
+        wmin=sizes,
+        h=sizes,
+        hmin=sizes,
+        mimes=_short_lists(texts()),
     )
+    video_needs = {
+        "mimes": _mime_lists(),
+        "minduration": sizes,
+        "maxduration": sizes,
+        "protocols": st.lists(codes(Protocol), min_size=1, max_size=2),
+    }
+    videos = _optional(VideoRequest, video_needs)
+    data = _optional(DataRequest, {"type": codes(NativeDataAssetType)}, len=sizes)
+    kinds = st.one_of(
+        st.fixed_dictionaries({"title": titles}),
+        st.fixed_dictionaries({"img": images}),
+        st.fixed_dictionaries({"video": videos}),
+        st.fixed_dictionaries({"data": data}),
+    )
+    rest = st.fixed_dictionaries({}, optional={"required": st.integers(0, 1), "ext": ext_values()})
+    return st.builds(lambda kind, others: AssetRequest(**kind, **others), kinds, rest)
+
+
+@st.composite
+def _asset_lists(draw: st.DrawFn) -> list[AssetRequest]:
+    # Unique ids are drawn on their own, as for imps.
+    ids = draw(st.lists(int32s(), min_size=1, max_size=3, unique=True))
+    return [msgspec.structs.replace(draw(_native_assets()), id=asset_id) for asset_id in ids]
+
+
+@functools.cache
+def native_requests() -> st.SearchStrategy[NativeRequest]:
+    """A valid Native Ads 1.2 request document: assets with unique ids, each of one kind with
+    what that kind requires; event trackers with an event and methods."""
     trackers = _optional(
         EventTrackerRequest,
-        event=codes(EventType),
-        methods=_short_lists(codes(EventTrackingMethod)),
+        {
+            "event": codes(EventType),
+            "methods": st.lists(codes(EventTrackingMethod), min_size=1, max_size=2),
+        },
     )
     return _optional(
         NativeRequest,
+        {"assets": _asset_lists()},
         ver=st.sampled_from(["1.0", "1.1", "1.2"]),
         context=codes(NativeContextType),
         plcmttype=codes(NativePlacementType),
-        plcmtcnt=int32s(),
-        assets=_short_lists(assets),
+        plcmtcnt=non_negative_int32s(),
+        seq=non_negative_int32s(),
         eventtrackers=_short_lists(trackers),
         privacy=st.integers(0, 1),
         ext=ext_values(),
     )
 
 
+def _wrapped(document: NativeRequest) -> dict[str, Any]:
+    """Native 1.0's form: the document inside ``{"native": ...}``."""
+    return {"native": msgspec.to_builtins(document)}
+
+
 @functools.cache
 def natives() -> st.SearchStrategy[Native]:
-    """``imp.native``, its request a JSON string (as OpenRTB says) or an object (as some send)."""
+    """``imp.native``, its request a JSON string (as OpenRTB says) or an object (as some send),
+    the document bare or wrapped as Native 1.0 did."""
     as_string = native_requests().map(lambda doc: encode_native_request(doc).decode())
     as_object = native_requests().map(msgspec.to_builtins)
+    wrapped = native_requests().map(_wrapped)
+    wrapped_in_a_string = wrapped.map(lambda doc: msgspec.json.encode(doc).decode())
     return _optional(
         Native,
-        request=st.one_of(as_string, as_object),
+        {"request": st.one_of(as_string, as_object, wrapped, wrapped_in_a_string)},
         ver=st.sampled_from(["1.1", "1.2"]),
         api=_short_lists(codes(ApiFramework)),
         battr=_short_lists(codes(CreativeAttribute)),
@@ -413,7 +471,7 @@ def imps() -> st.SearchStrategy[Imp]:
             "instl": st.integers(0, 1),
             "rwdd": st.integers(0, 1),
             "clickbrowser": st.integers(0, 1),
-            "exp": int32s(),
+            "exp": non_negative_int32s(),
             "ext": ext_values(),
         },
     )
@@ -444,7 +502,7 @@ def _contents() -> st.SearchStrategy[Content]:
         cattax=codes(CategoryTaxonomy),
         language=texts(),
         livestream=st.integers(0, 1),
-        len=int32s(),
+        len=non_negative_int32s(),
     )
 
 
@@ -518,7 +576,8 @@ def geos() -> st.SearchStrategy[Geo]:
         lat=_finite_floats(),
         lon=_finite_floats(),
         type=codes(LocationType),
-        accuracy=int32s(),
+        accuracy=non_negative_int32s(),
+        lastfix=non_negative_int32s(),
         ipservice=codes(IpLocationService),
         country=texts(),
         region=texts(),
@@ -560,8 +619,9 @@ def devices() -> st.SearchStrategy[Device]:
         model=texts(),
         os=texts(),
         osv=texts(),
-        w=int32s(),
-        h=int32s(),
+        w=non_negative_int32s(),
+        h=non_negative_int32s(),
+        ppi=non_negative_int32s(),
         pxratio=_finite_floats(),
         js=st.integers(0, 1),
         language=texts(),
@@ -690,7 +750,7 @@ def _request_context() -> st.SearchStrategy[dict[str, Any]]:
             "regs": regs(),
             "source": sources(),
             "at": codes(AuctionType),
-            "tmax": int32s(),
+            "tmax": non_negative_int32s(),
             "cur": _short_lists(currencies()),
             "wseat": _short_lists(texts()),
             "bcat": _short_lists(texts()),

@@ -50,7 +50,7 @@ fn every_backend_reads_the_corpus_the_same_way() {
         accepted += usize::from(production.is_ok());
     }
     // The corpus is mostly valid traffic; the rejected remainder is listed in the Python tests.
-    assert!(accepted > 3750, "only {accepted} requests accepted");
+    assert!(accepted > 3500, "only {accepted} requests accepted");
 }
 
 #[test]

@@ -22,24 +22,34 @@ pub struct PyLimits(pub Limits);
 
 #[pymethods]
 impl PyLimits {
+    /// Every limit is a count of bytes, levels or imps, so negative values are refused, and
     /// `max_depth` may not exceed 512: deeper JSON is not a bid request, and the bound keeps
-    /// skipping unknown values within a modest stack.
+    /// skipping unknown values within a modest stack. Both raise `ValueError`.
     #[new]
     #[pyo3(
         signature = (
             *,
-            max_body_bytes = Limits::DEFAULT.max_body_bytes,
-            max_depth = Limits::DEFAULT.max_depth,
-            max_imps = Limits::DEFAULT.max_imps,
-            max_string_bytes = Limits::DEFAULT.max_string_bytes,
+            max_body_bytes = Limits::DEFAULT.max_body_bytes as i64,
+            max_depth = Limits::DEFAULT.max_depth as i64,
+            max_imps = Limits::DEFAULT.max_imps as i64,
+            max_string_bytes = Limits::DEFAULT.max_string_bytes as i64,
         ),
         text_signature = "(*, max_body_bytes=262144, max_depth=32, max_imps=64, max_string_bytes=65536)"
     )]
-    fn new(max_body_bytes: usize, max_depth: usize, max_imps: usize, max_string_bytes: usize) -> PyResult<Self> {
-        if max_depth > DEPTH_CAP {
+    fn new(max_body_bytes: i64, max_depth: i64, max_imps: i64, max_string_bytes: i64) -> PyResult<Self> {
+        let count = |name: &str, value: i64| {
+            usize::try_from(value).map_err(|_| PyValueError::new_err(format!("{name} must be >= 0, got {value}")))
+        };
+        let limits = Limits {
+            max_body_bytes: count("max_body_bytes", max_body_bytes)?,
+            max_depth: count("max_depth", max_depth)?,
+            max_imps: count("max_imps", max_imps)?,
+            max_string_bytes: count("max_string_bytes", max_string_bytes)?,
+        };
+        if limits.max_depth > DEPTH_CAP {
             return Err(PyValueError::new_err(format!("max_depth is at most {DEPTH_CAP}, got {max_depth}")));
         }
-        Ok(PyLimits(Limits { max_body_bytes, max_depth, max_imps, max_string_bytes }))
+        Ok(PyLimits(limits))
     }
 
     #[getter]

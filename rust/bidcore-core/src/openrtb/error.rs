@@ -17,6 +17,12 @@ pub enum Rule {
     DuplicateImp,
     /// An impression offers none of banner, video, audio, native.
     NoMedia,
+    /// More than one of `site`, `app`, `dooh`: a request comes from one channel.
+    Channel,
+    /// Two assets of a Native request share an id.
+    DuplicateAsset,
+    /// A Native asset carries none, or more than one, of title, img, video, data.
+    NativeAsset,
     /// A floor is negative or not finite.
     Floor,
     /// A currency code is not three letters.
@@ -32,12 +38,15 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 14] = [
         Rule::Json,
         Rule::Type,
         Rule::Required,
         Rule::DuplicateImp,
         Rule::NoMedia,
+        Rule::Channel,
+        Rule::DuplicateAsset,
+        Rule::NativeAsset,
         Rule::Floor,
         Rule::Currency,
         Rule::BodySize,
@@ -58,6 +67,9 @@ impl Rule {
             Rule::Required => "required",
             Rule::DuplicateImp => "duplicate_imp",
             Rule::NoMedia => "no_media",
+            Rule::Channel => "channel",
+            Rule::DuplicateAsset => "duplicate_asset",
+            Rule::NativeAsset => "native_asset",
             Rule::Floor => "floor",
             Rule::Currency => "currency",
             Rule::BodySize => "body_size",
@@ -100,5 +112,19 @@ impl std::error::Error for RequestError {}
 impl AsRef<Rule> for RequestError {
     fn as_ref(&self) -> &Rule {
         &self.rule
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_sits_at_its_index_with_a_unique_name() {
+        for (i, rule) in Rule::ALL.iter().enumerate() {
+            assert_eq!(rule.index(), i);
+        }
+        let names: std::collections::HashSet<_> = Rule::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Rule::ALL.len());
     }
 }

@@ -7,6 +7,7 @@ mod error;
 pub mod json;
 mod lenient;
 mod limits;
+pub mod native;
 mod normalize;
 mod parse;
 mod path;

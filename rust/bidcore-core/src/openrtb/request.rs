@@ -2,7 +2,8 @@
 //!
 //! Only the fields a bidder reads are here; everything else in the body is skipped by the parser
 //! without being stored (OpenRTB requires unknown fields to be ignored). Integer codes such as
-//! `devicetype` stay integers, so values a later spec adds pass through untouched.
+//! `devicetype` stay `i32`, so values a later spec adds pass through untouched; sizes, durations,
+//! bitrates and counts are `u32`, so a negative one is refused where it is read.
 //!
 //! `J` is how the `ext` objects that are kept whole are held: a raw JSON slice of the body for the
 //! production parser, or whatever each benchmarked JSON backend offers for that.
@@ -42,7 +43,7 @@ view_object! {
         #[serde(borrow)]
         pub source: Option<Box<Source<'a>>>,
         pub at: Option<i32>,
-        pub tmax: Option<i32>,
+        pub tmax: Option<u32>,
         #[serde(borrow)]
         pub cur: Option<Vec<Str<'a>>>,
         #[serde(borrow)]
@@ -90,7 +91,7 @@ view_object! {
         pub instl: Option<i32>,
         pub rwdd: Option<i32>,
         pub clickbrowser: Option<i32>,
-        pub exp: Option<i32>,
+        pub exp: Option<u32>,
         pub ext: Option<J>,
     }
 }
@@ -98,8 +99,8 @@ view_object! {
 view_object! {
     #[derive(Debug, Clone, PartialEq, Deserialize)]
     pub struct Banner<'a> {
-        pub w: Option<i32>,
-        pub h: Option<i32>,
+        pub w: Option<u32>,
+        pub h: Option<u32>,
         pub format: Option<Vec<Format>>,
         pub pos: Option<i32>,
         pub btype: Option<Vec<i32>>,
@@ -117,11 +118,11 @@ view_object! {
     /// An allowed banner size (`banner.format[]`).
     #[derive(Debug, Clone, PartialEq, Deserialize)]
     pub struct Format {
-        pub w: Option<i32>,
-        pub h: Option<i32>,
-        pub wratio: Option<i32>,
-        pub hratio: Option<i32>,
-        pub wmin: Option<i32>,
+        pub w: Option<u32>,
+        pub h: Option<u32>,
+        pub wratio: Option<u32>,
+        pub hratio: Option<u32>,
+        pub wmin: Option<u32>,
     }
 }
 
@@ -130,26 +131,26 @@ view_object! {
     pub struct Video<'a> {
         #[serde(borrow)]
         pub mimes: Option<Vec<Str<'a>>>,
-        pub minduration: Option<i32>,
-        pub maxduration: Option<i32>,
+        pub minduration: Option<u32>,
+        pub maxduration: Option<u32>,
         pub startdelay: Option<i32>,
         pub protocols: Option<Vec<i32>>,
         /// OpenRTB 2.2's single protocol, still sent by some exchanges.
         pub protocol: Option<i32>,
-        pub w: Option<i32>,
-        pub h: Option<i32>,
+        pub w: Option<u32>,
+        pub h: Option<u32>,
         /// 2.5's `placement`, superseded by `plcmt` in 2.6.
         pub placement: Option<i32>,
         pub plcmt: Option<i32>,
         pub linearity: Option<i32>,
         pub skip: Option<i32>,
-        pub skipmin: Option<i32>,
-        pub skipafter: Option<i32>,
-        pub sequence: Option<i32>,
+        pub skipmin: Option<u32>,
+        pub skipafter: Option<u32>,
+        pub sequence: Option<u32>,
         pub battr: Option<Vec<i32>>,
         pub maxextended: Option<i32>,
-        pub minbitrate: Option<i32>,
-        pub maxbitrate: Option<i32>,
+        pub minbitrate: Option<u32>,
+        pub maxbitrate: Option<u32>,
         pub boxingallowed: Option<i32>,
         pub playbackmethod: Option<Vec<i32>>,
         pub playbackend: Option<i32>,
@@ -157,12 +158,12 @@ view_object! {
         pub pos: Option<i32>,
         pub api: Option<Vec<i32>>,
         // Pod bidding (2.6).
-        pub maxseq: Option<i32>,
-        pub poddur: Option<i32>,
+        pub maxseq: Option<u32>,
+        pub poddur: Option<u32>,
         #[serde(borrow)]
         pub podid: Option<Str<'a>>,
         pub podseq: Option<i32>,
-        pub rqddurs: Option<Vec<i32>>,
+        pub rqddurs: Option<Vec<u32>>,
         pub slotinpod: Option<i32>,
         pub mincpmpersec: Option<f64>,
     }
@@ -173,27 +174,27 @@ view_object! {
     pub struct Audio<'a> {
         #[serde(borrow)]
         pub mimes: Option<Vec<Str<'a>>>,
-        pub minduration: Option<i32>,
-        pub maxduration: Option<i32>,
+        pub minduration: Option<u32>,
+        pub maxduration: Option<u32>,
         pub startdelay: Option<i32>,
         pub protocols: Option<Vec<i32>>,
-        pub sequence: Option<i32>,
+        pub sequence: Option<u32>,
         pub battr: Option<Vec<i32>>,
         pub maxextended: Option<i32>,
-        pub minbitrate: Option<i32>,
-        pub maxbitrate: Option<i32>,
+        pub minbitrate: Option<u32>,
+        pub maxbitrate: Option<u32>,
         pub delivery: Option<Vec<i32>>,
         pub api: Option<Vec<i32>>,
         pub feed: Option<i32>,
         pub stitched: Option<i32>,
         pub nvol: Option<i32>,
         // Pod bidding (2.6).
-        pub maxseq: Option<i32>,
-        pub poddur: Option<i32>,
+        pub maxseq: Option<u32>,
+        pub poddur: Option<u32>,
         #[serde(borrow)]
         pub podid: Option<Str<'a>>,
         pub podseq: Option<i32>,
-        pub rqddurs: Option<Vec<i32>>,
+        pub rqddurs: Option<Vec<u32>>,
         pub slotinpod: Option<i32>,
         pub mincpmpersec: Option<f64>,
     }
@@ -361,7 +362,7 @@ view_object! {
         #[serde(borrow)]
         pub keywords: Option<Str<'a>>,
         pub livestream: Option<i32>,
-        pub len: Option<i32>,
+        pub len: Option<u32>,
         #[serde(borrow)]
         pub contentrating: Option<Str<'a>>,
     }
@@ -391,9 +392,9 @@ view_object! {
         pub osv: Option<Str<'a>>,
         #[serde(borrow)]
         pub hwv: Option<Str<'a>>,
-        pub w: Option<i32>,
-        pub h: Option<i32>,
-        pub ppi: Option<i32>,
+        pub w: Option<u32>,
+        pub h: Option<u32>,
+        pub ppi: Option<u32>,
         pub pxratio: Option<f64>,
         #[serde(borrow)]
         pub language: Option<Str<'a>>,
@@ -448,8 +449,8 @@ view_object! {
         pub lat: Option<f64>,
         pub lon: Option<f64>,
         pub kind as "type": Option<i32>,
-        pub accuracy: Option<i32>,
-        pub lastfix: Option<i32>,
+        pub accuracy: Option<u32>,
+        pub lastfix: Option<u32>,
         pub ipservice: Option<i32>,
         #[serde(borrow)]
         pub country: Option<Str<'a>>,

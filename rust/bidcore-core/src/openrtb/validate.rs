@@ -4,13 +4,16 @@
 
 use super::error::{RequestError, Rule};
 use super::limits::Limits;
+use super::native::check_native_request;
 use super::raw_json::RawJson;
 use super::request::{BidRequest, Deal, Imp};
 use super::text::Str;
 
-/// Checks the OpenRTB rules a bidder relies on: a request `id`; a non-empty `imp` array within
-/// the limit, with unique non-empty ids; a media object in every imp; floors finite and not
-/// negative; currency codes of three letters.
+/// Checks the OpenRTB rules a bidder relies on, in this order (the first broken one is reported):
+/// a request `id`; a non-empty `imp` array within the limit; at most one of site, app, dooh; then
+/// per imp: an id, a media object, `mimes` for video and audio, a Native request that is a string
+/// or an object holding a valid Native 1.2 document, floor and currency, deals (id, floor,
+/// currency); then unique imp ids; then `cur` codes of three letters.
 pub fn validate<J: RawJson>(request: &BidRequest<'_, J>, limits: &Limits) -> Result<(), RequestError> {
     if is_blank(request.id.as_ref()) {
         return Err(fail(Rule::Required, "id".into(), "the request id is required".into()));
@@ -27,8 +30,9 @@ pub fn validate<J: RawJson>(request: &BidRequest<'_, J>, limits: &Limits) -> Res
             format!("{} imps, more than the limit of {}", imps.len(), limits.max_imps),
         ));
     }
+    check_one_channel(request)?;
     for (i, imp) in imps.iter().enumerate() {
-        validate_imp(i, imp)?;
+        validate_imp(i, imp, limits)?;
     }
     check_unique_imp_ids(imps)?;
     if let Some(currencies) = &request.cur {
@@ -39,7 +43,7 @@ pub fn validate<J: RawJson>(request: &BidRequest<'_, J>, limits: &Limits) -> Res
     Ok(())
 }
 
-fn validate_imp<J: RawJson>(i: usize, imp: &Imp<'_, J>) -> Result<(), RequestError> {
+fn validate_imp<J: RawJson>(i: usize, imp: &Imp<'_, J>, limits: &Limits) -> Result<(), RequestError> {
     if is_blank(imp.id.as_ref()) {
         return Err(fail(Rule::Required, format!("imp[{i}].id"), "the imp id is required".into()));
     }
@@ -50,8 +54,31 @@ fn validate_imp<J: RawJson>(i: usize, imp: &Imp<'_, J>) -> Result<(), RequestErr
             "the imp offers none of banner, video, audio, native".into(),
         ));
     }
-    if let Some(request) = imp.native.as_ref().and_then(|native| native.request.as_ref()) {
-        check_native_request(request, || format!("imp[{i}].native.request"))?;
+    if let Some(video) = &imp.video {
+        if video.mimes.as_ref().is_none_or(Vec::is_empty) {
+            return Err(fail(
+                Rule::Required,
+                format!("imp[{i}].video.mimes"),
+                "video needs at least one MIME type".into(),
+            ));
+        }
+    }
+    if let Some(audio) = &imp.audio {
+        if audio.mimes.as_ref().is_none_or(Vec::is_empty) {
+            return Err(fail(
+                Rule::Required,
+                format!("imp[{i}].audio.mimes"),
+                "audio needs at least one MIME type".into(),
+            ));
+        }
+    }
+    if let Some(native) = &imp.native {
+        let Some(request) = &native.request else {
+            return Err(fail(Rule::Required, format!("imp[{i}].native.request"), "native needs its request".into()));
+        };
+        let path = format!("imp[{i}].native.request");
+        check_native_shape(request, &path)?;
+        check_native_request(request, limits, &path)?;
     }
     check_floor(imp.bidfloor, || format!("imp[{i}].bidfloor"))?;
     if let Some(code) = &imp.bidfloorcur {
@@ -114,10 +141,24 @@ fn check_currency(code: &str, path: impl Fn() -> String) -> Result<(), RequestEr
 
 /// The Native request is a JSON string (OpenRTB 2.x) or, as some exchanges send it, the object
 /// itself; nothing else carries one.
-fn check_native_request(request: &impl RawJson, path: impl Fn() -> String) -> Result<(), RequestError> {
+fn check_native_shape(request: &impl RawJson, path: &str) -> Result<(), RequestError> {
     match request.json_text().trim_start().as_bytes().first() {
         Some(b'"' | b'{') => Ok(()),
-        _ => Err(fail(Rule::Type, path(), "the native request must be a string or an object".into())),
+        _ => Err(fail(Rule::Type, path.to_owned(), "the native request must be a string or an object".into())),
+    }
+}
+
+/// A request comes from one channel: a site, an app, or a digital out-of-home screen.
+fn check_one_channel<J>(request: &BidRequest<'_, J>) -> Result<(), RequestError> {
+    let present = [("site", request.site.is_some()), ("app", request.app.is_some()), ("dooh", request.dooh.is_some())];
+    let mut found = present.iter().filter(|(_, is)| *is).map(|(name, _)| *name);
+    match (found.next(), found.next()) {
+        (Some(first), Some(second)) => Err(fail(
+            Rule::Channel,
+            second.to_owned(),
+            format!("a request carries at most one of site, app, dooh; found {first} and {second}"),
+        )),
+        _ => Ok(()),
     }
 }
 

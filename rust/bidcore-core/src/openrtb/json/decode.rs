@@ -10,17 +10,26 @@ pub trait Decode<'a>: Sized {
     fn decode(reader: &mut Reader<'a>) -> Result<Self>;
 }
 
-/// A field of a view object: read with [`Decode`], and known to be set or not (a field set
-/// twice in one object is an error).
-pub trait Field {
-    fn is_set(&self) -> bool;
-}
-
 impl<'a> Decode<'a> for i32 {
     #[inline]
     fn decode(reader: &mut Reader<'a>) -> Result<Self> {
         reader.i32()
     }
+}
+
+/// Sizes, durations, bitrates, counts: OpenRTB integers that cannot be negative. Capped at
+/// `i32::MAX` like every OpenRTB integer, so the Python model's bounds are the same.
+impl<'a> Decode<'a> for u32 {
+    #[inline]
+    fn decode(reader: &mut Reader<'a>) -> Result<Self> {
+        let value = reader.i32()?;
+        u32::try_from(value).map_err(|_| negative(value))
+    }
+}
+
+#[cold]
+fn negative(value: i32) -> Box<super::DecodeError> {
+    super::DecodeError::new(crate::openrtb::Rule::Type, format!("expected a non-negative integer, found {value}"))
 }
 
 impl<'a> Decode<'a> for f64 {
@@ -45,13 +54,6 @@ impl<'a, T: Decode<'a>> Decode<'a> for Option<T> {
             return Ok(None);
         }
         T::decode(reader).map(Some)
-    }
-}
-
-impl<T> Field for Option<T> {
-    #[inline]
-    fn is_set(&self) -> bool {
-        self.is_some()
     }
 }
 
@@ -127,11 +129,5 @@ impl<'a, T: Decode<'a>> Decode<'a> for Lenient<T> {
         }
         reader.skip()?;
         Ok(Lenient(None))
-    }
-}
-
-impl<T> Field for Lenient<T> {
-    fn is_set(&self) -> bool {
-        self.0.is_some()
     }
 }

@@ -9,7 +9,7 @@ mod error;
 mod reader;
 mod write;
 
-pub use decode::{Decode, DecodeInPlace, Field, Lenient, Raw};
+pub use decode::{Decode, DecodeInPlace, Lenient, Raw};
 pub use error::{DecodeError, Result};
 pub use reader::{Reader, DEPTH_CAP};
 pub use write::{MemberWriter, ViewJson};
@@ -22,13 +22,21 @@ macro_rules! view_object {
     (@key $field:ident) => { stringify!($field) };
 
     (@decode $out:ident, $reader:ident; $( $field:ident $(as $key:literal)? ),*) => {{
+        // One bit per field, numbered by this enum, records which keys the object has used:
+        // a key given twice is refused even when its first value was `null`.
+        #[allow(non_camel_case_types, dead_code)]
+        enum Bit { $( $field ),* }
+        const _: () = assert!([$( Bit::$field ),*].len() <= 64, "a view object has at most 64 fields");
         let out = $out;
+        let mut seen = 0u64;
         $reader.object(|reader, key| {
             match key {
                 $( view_object!(@key $field $($key)?) => {
-                    if $crate::openrtb::json::Field::is_set(&out.$field) {
+                    let bit = 1u64 << (Bit::$field as u32);
+                    if seen & bit != 0 {
                         return Err(reader.duplicate());
                     }
+                    seen |= bit;
                     out.$field = $crate::openrtb::json::Decode::decode(reader)?;
                 } )*
                 _ => {

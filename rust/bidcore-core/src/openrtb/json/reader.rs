@@ -15,6 +15,7 @@ use crate::openrtb::{Limits, Rule, Str};
 /// The deepest nesting a `Limits` may ask for: skipping is recursive, and this bounds its stack.
 pub const DEPTH_CAP: usize = 512;
 
+#[derive(Clone)]
 pub struct Reader<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -564,10 +565,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The value at `pos` has the wrong type, if it is JSON at all: a value that does not parse
+    /// (`tru`, `-{}`, an unterminated string) is malformed JSON, and reported as that.
     #[cold]
     fn type_error(&self, first: u8, expected: &str) -> Box<DecodeError> {
-        if Self::type_name(first) == "invalid JSON" {
-            return self.syntax("expected a JSON value");
+        let mut probe = self.clone();
+        if let Err(malformed) = probe.skip() {
+            return malformed;
         }
         self.type_error_at(self.pos, Self::type_name(first), expected)
     }

@@ -23,6 +23,12 @@ impl ViewJson for i32 {
     }
 }
 
+impl ViewJson for u32 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+    }
+}
+
 /// Shortest text that reads back as the same `f64` (the parser never lets a non-finite one in).
 impl ViewJson for f64 {
     fn write_json(&self, out: &mut Vec<u8>) {
