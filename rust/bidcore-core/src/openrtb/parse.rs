@@ -1,7 +1,7 @@
 //! Body bytes in, validated and normalized request view out.
 
 use super::error::{RequestError, Rule};
-use super::json::{Decode, DecodeError, Raw, Reader, ViewJson};
+use super::json::{DecodeInPlace, Raw, Reader, ViewJson};
 use super::limits::Limits;
 use super::normalize::normalize;
 use super::path::path_at_offset;
@@ -39,10 +39,13 @@ impl RequestParser {
             Ok(text) => text,
             Err(err) => return Err(invalid_utf8(body, err.valid_up_to())),
         };
+        // Decoded in place into the one local that is returned: every move of the view (300
+        // bytes) through a `Result` chain showed up as memcpy in profiles.
+        let mut request = Request::default();
         let mut reader = Reader::new(text, &self.limits);
-        let mut request = Request::decode(&mut reader)
-            .and_then(|request| reader.finish().map(|()| request))
-            .map_err(DecodeError::into_request_error)?;
+        if let Err(err) = request.decode_in_place(&mut reader).and_then(|()| reader.finish()) {
+            return Err(err.into_request_error());
+        }
         validate(&request, &self.limits)?;
         normalize(&mut request);
         Ok(request)

@@ -8,6 +8,14 @@ use crate::openrtb::Str;
 /// A value of the view that can be read from a [`Reader`].
 pub trait Decode<'a>: Sized {
     fn decode(reader: &mut Reader<'a>) -> Result<Self>;
+
+    /// Reads one more element of an array into `items`. View objects override it to fill the
+    /// new slot in place instead of building the element and moving it in.
+    #[inline]
+    fn decode_push(reader: &mut Reader<'a>, items: &mut Vec<Self>) -> Result<()> {
+        items.push(Self::decode(reader)?);
+        Ok(())
+    }
 }
 
 impl<'a> Decode<'a> for i32 {
@@ -61,10 +69,7 @@ impl<'a, T: Decode<'a>> Decode<'a> for Vec<T> {
     #[inline]
     fn decode(reader: &mut Reader<'a>) -> Result<Self> {
         let mut items = Vec::new();
-        reader.array(|reader| {
-            items.push(T::decode(reader)?);
-            Ok(())
-        })?;
+        reader.array(|reader| T::decode_push(reader, &mut items))?;
         Ok(items)
     }
 }

@@ -83,6 +83,14 @@ macro_rules! view_object {
                 $crate::openrtb::json::DecodeInPlace::decode_in_place(&mut out, reader)?;
                 Ok(out)
             }
+
+            fn decode_push(reader: &mut $crate::openrtb::json::Reader<$lt>, items: &mut Vec<Self>) -> $crate::openrtb::json::Result<()> {
+                items.push(Self::default());
+                match items.last_mut() {
+                    Some(last) => $crate::openrtb::json::DecodeInPlace::decode_in_place(last, reader),
+                    None => Ok(()),
+                }
+            }
         }
 
         impl<$lt, $j: $crate::openrtb::json::ViewJson> $crate::openrtb::json::ViewJson for $name<$lt, $j> {
@@ -122,6 +130,14 @@ macro_rules! view_object {
                 $crate::openrtb::json::DecodeInPlace::decode_in_place(&mut out, reader)?;
                 Ok(out)
             }
+
+            fn decode_push(reader: &mut $crate::openrtb::json::Reader<$lt>, items: &mut Vec<Self>) -> $crate::openrtb::json::Result<()> {
+                items.push(Self::default());
+                match items.last_mut() {
+                    Some(last) => $crate::openrtb::json::DecodeInPlace::decode_in_place(last, reader),
+                    None => Ok(()),
+                }
+            }
         }
 
         impl<$lt> $crate::openrtb::json::ViewJson for $name<$lt> {
@@ -155,6 +171,14 @@ macro_rules! view_object {
                 let mut out = Self::default();
                 $crate::openrtb::json::DecodeInPlace::decode_in_place(&mut out, reader)?;
                 Ok(out)
+            }
+
+            fn decode_push(reader: &mut $crate::openrtb::json::Reader<'a>, items: &mut Vec<Self>) -> $crate::openrtb::json::Result<()> {
+                items.push(Self::default());
+                match items.last_mut() {
+                    Some(last) => $crate::openrtb::json::DecodeInPlace::decode_in_place(last, reader),
+                    None => Ok(()),
+                }
             }
         }
 
