@@ -1653,8 +1653,8 @@ def test_each_listed_refusal_names_its_source() -> None:
 # --- prebid-server's invalid requests ----------------------------------------------------------
 
 # invalid-requests.jsonl holds requests prebid-server answers with HTTP 400. Each line is in one of
-# three tables: refused natively (OpenRTB makes them invalid), valid OpenRTB (prebid refuses them
-# for its own reasons), or invalid OpenRTB that the native parser does not check.
+# two tables: refused natively (OpenRTB or Native 1.2 makes them invalid), or valid OpenRTB that
+# prebid refuses for its own reasons.
 
 _NO_ASSET_IDS = "Native 1.2: assets without their required id"
 _NATIVE_AT = "imp[0].native.request"
@@ -1787,10 +1787,6 @@ SPEC_ALLOWS: dict[int, str] = {
     49: "prebid ext: user.ext.prebid.buyeruids names an unknown bidder",
 }
 
-# Each is a strict xfail: when the native parser learns the rule, the line moves to the first table.
-# (None left: every invalid OpenRTB line is refused natively.)
-NOT_CHECKED_NATIVELY: dict[int, str] = {}
-
 # The Native lines whose assets lack ids, with the ids added: what the native parser says then
 # (None: accepted; the codes prebid objects to are open lists in Native 1.2).
 WITH_ASSET_IDS: dict[int, tuple[str, str] | None] = {
@@ -1820,22 +1816,12 @@ def _invalid_id(line: int) -> str:
 
 
 def test_every_invalid_request_is_in_exactly_one_table() -> None:
-    tables = [INVALID_AND_REFUSED, SPEC_ALLOWS, NOT_CHECKED_NATIVELY]
+    tables = [INVALID_AND_REFUSED, SPEC_ALLOWS]
     lines = [line for table in tables for line in table]
     assert sorted(lines) == list(range(1, len(_lines("invalid-requests.jsonl")) + 1))
 
 
-_FORBIDDEN = [
-    *(pytest.param(line, id=_invalid_id(line)) for line in INVALID_AND_REFUSED),
-    *(
-        pytest.param(
-            line,
-            id=_invalid_id(line),
-            marks=pytest.mark.xfail(strict=True, reason=f"not checked natively: {why}"),
-        )
-        for line, why in NOT_CHECKED_NATIVELY.items()
-    ),
-]
+_FORBIDDEN = [pytest.param(line, id=_invalid_id(line)) for line in INVALID_AND_REFUSED]
 
 
 @pytest.mark.parametrize("line", _FORBIDDEN)
@@ -1846,8 +1832,7 @@ def test_an_invalid_request_openrtb_forbids_is_refused_with_a_path(line: int) ->
     err = caught.value
     assert err.path != "$"
     assert str(err).startswith(f"{err.path}: ")
-    if line in INVALID_AND_REFUSED:
-        assert (err.rule, err.path) == INVALID_AND_REFUSED[line][:2]
+    assert (err.rule, err.path) == INVALID_AND_REFUSED[line][:2]
     _assert_agree(body)
 
 
