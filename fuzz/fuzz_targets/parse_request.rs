@@ -3,13 +3,16 @@
 #![no_main]
 
 use bidcore_core::openrtb::{view_to_json, Limits, RequestParser};
+use bumpalo::Bump;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
     let parser = RequestParser::new(Limits { max_body_bytes: 64 * 1024, max_depth: 24, max_imps: 16, max_string_bytes: 4096 });
-    if let Ok(request) = parser.parse(body) {
+    let arena = Bump::new();
+    if let Ok(request) = parser.parse(body, &arena) {
         let written = view_to_json(&request);
-        let again = parser.parse(&written).expect("the normalized view is a valid request");
+        let again_arena = Bump::new();
+        let again = parser.parse(&written, &again_arena).expect("the normalized view is a valid request");
         assert_eq!(view_to_json(&again), written, "normalizing twice changes nothing");
     }
 });

@@ -1,13 +1,38 @@
 //! `Limits` and `RequestParser`: the native OpenRTB parser for Python.
 
+use std::cell::RefCell;
+
 use bidcore_core::openrtb::json::DEPTH_CAP;
 use bidcore_core::openrtb::{view_to_json, Limits, ParseCounters, RequestParser};
+use bumpalo::Bump;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::detach::detached;
+
+thread_local! {
+    /// Each thread's arena for request views: reset before every parse, so a request costs no
+    /// heap allocation once the arena has grown to fit the largest view the thread has seen.
+    static ARENA: RefCell<Bump> = RefCell::new(Bump::new());
+}
+
+/// An arena that grew past this (a huge request) is dropped after use rather than kept.
+const ARENA_KEEP_BYTES: usize = 1 << 20;
+
+/// Runs `work` with this thread's arena, freshly reset.
+fn with_arena<T>(work: impl FnOnce(&Bump) -> T) -> T {
+    ARENA.with(|cell| {
+        let mut arena = cell.borrow_mut();
+        arena.reset();
+        let result = work(&arena);
+        if arena.allocated_bytes() > ARENA_KEEP_BYTES {
+            *arena = Bump::new();
+        }
+        result
+    })
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLimits>()?;
@@ -107,7 +132,7 @@ impl PyRequestParser {
     /// Releases the GIL while parsing.
     fn validate(&self, py: Python<'_>, body: PyBackedBytes) -> PyResult<()> {
         detached(py, || {
-            let outcome = self.parser.parse(&body).map(drop);
+            let outcome = with_arena(|arena| self.parser.parse(&body, arena).map(drop));
             self.counters.record(&outcome);
             Ok(outcome?)
         })
@@ -117,9 +142,11 @@ impl PyRequestParser {
     /// `InvalidRequestError`. Releases the GIL while parsing.
     fn inspect_json<'py>(&self, py: Python<'py>, body: PyBackedBytes) -> PyResult<Bound<'py, PyBytes>> {
         let json = detached(py, || {
-            let outcome = self.parser.parse(&body);
-            self.counters.record(&outcome);
-            Ok(view_to_json(&outcome?))
+            with_arena(|arena| {
+                let outcome = self.parser.parse(&body, arena);
+                self.counters.record(&outcome);
+                Ok(view_to_json(&outcome?))
+            })
         })?;
         Ok(PyBytes::new(py, &json))
     }

@@ -3,85 +3,77 @@
 //! OpenRTB puts the Native request in a JSON string (some exchanges send the object itself); it
 //! is read here with the same reader and limits as the bid request, only for imps that have one.
 
-use serde::Deserialize;
+use bumpalo::Bump;
 
 use super::error::{RequestError, Rule};
-use super::json::{view_object, Decode, DecodeError, Reader};
+use super::json::{view_object, Decode, DecodeError, Raw, Reader};
 use super::limits::Limits;
 use super::path::push_key;
-use super::raw_json::RawJson;
 use super::text::Str;
 
 view_object! {
     /// A Native 1.2 request document. Native 1.0 and 1.1 wrapped it in `{"native": {...}}`;
     /// `native` holds that inner document when present.
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct NativeRequest<'a> {
-        #[serde(borrow)]
-        pub native: Option<Box<NativeRequest<'a>>>,
-        #[serde(borrow)]
+        pub native: Option<&'a mut NativeRequest<'a>>,
         pub ver: Option<Str<'a>>,
         pub context: Option<i32>,
         pub contextsubtype: Option<i32>,
         pub plcmttype: Option<i32>,
         pub plcmtcnt: Option<u32>,
         pub seq: Option<u32>,
-        #[serde(borrow)]
-        pub assets: Option<Vec<NativeAsset<'a>>>,
+        pub assets: Option<&'a mut [NativeAsset<'a>]>,
         pub aurlsupport: Option<i32>,
         pub durlsupport: Option<i32>,
-        pub eventtrackers: Option<Vec<EventTracker>>,
+        pub eventtrackers: Option<&'a mut [EventTracker<'a>]>,
         pub privacy: Option<i32>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct NativeAsset<'a> {
         pub id: Option<i32>,
         pub required: Option<i32>,
         pub title: Option<NativeTitle>,
-        #[serde(borrow)]
-        pub img: Option<Box<NativeImage<'a>>>,
-        #[serde(borrow)]
-        pub video: Option<Box<NativeVideo<'a>>>,
+        pub img: Option<&'a mut NativeImage<'a>>,
+        pub video: Option<&'a mut NativeVideo<'a>>,
         pub data: Option<NativeData>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct NativeTitle {
         pub len: Option<u32>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct NativeImage<'a> {
         pub kind as "type": Option<i32>,
         pub w: Option<u32>,
         pub wmin: Option<u32>,
         pub h: Option<u32>,
         pub hmin: Option<u32>,
-        #[serde(borrow)]
-        pub mimes: Option<Vec<Str<'a>>>,
+        pub mimes: Option<&'a mut [Str<'a>]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct NativeVideo<'a> {
-        #[serde(borrow)]
-        pub mimes: Option<Vec<Str<'a>>>,
+        pub mimes: Option<&'a mut [Str<'a>]>,
         pub minduration: Option<u32>,
         pub maxduration: Option<u32>,
-        pub protocols: Option<Vec<i32>>,
+        pub protocols: Option<&'a mut [i32]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct NativeData {
         pub kind as "type": Option<i32>,
         pub len: Option<u32>,
@@ -89,27 +81,30 @@ view_object! {
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
-    pub struct EventTracker {
+    #[derive(Debug, PartialEq)]
+    pub struct EventTracker<'a> {
         pub event: Option<i32>,
-        pub methods: Option<Vec<i32>>,
+        pub methods: Option<&'a mut [i32]>,
     }
 }
 
 /// Reads and checks the Native request of `imp[i].native.request` (`raw` is its JSON: a string
 /// holding the document, or the document itself). `path` names it in errors.
-pub fn check_native_request(raw: &impl RawJson, limits: &Limits, path: &str) -> Result<(), RequestError> {
-    let text = raw.json_text();
-    let text = text.trim_start();
-    // A string: read it as a JSON string first, then read what it holds.
-    let document = if text.starts_with('"') {
-        let mut reader = Reader::new(text, limits);
-        let inner = reader.string().map_err(|e| in_document(e, path))?;
-        Str::from(inner.to_string())
+pub fn check_native_request<'a>(
+    raw: &Raw<'a>,
+    limits: &Limits,
+    path: &str,
+    arena: &'a Bump,
+) -> Result<(), RequestError> {
+    let text = raw.0.trim_start();
+    // A string: read it as a JSON string first (unescaped into the arena), then read what it holds.
+    let document: &'a str = if text.starts_with('"') {
+        let mut reader = Reader::new(text, limits, arena);
+        reader.string().map_err(|e| in_document(e, path))?.as_str()
     } else {
-        Str::from(text)
+        text
     };
-    let mut reader = Reader::new(&document, limits);
+    let mut reader = Reader::new(document, limits, arena);
     let request = NativeRequest::decode(&mut reader)
         .and_then(|request| reader.finish().map(|()| request))
         .map_err(|e| in_document(e, path))?;
@@ -189,7 +184,7 @@ fn validate(request: &NativeRequest<'_>, path: &str) -> Result<(), RequestError>
             }
         }
         if let Some(video) = &asset.video {
-            if video.mimes.as_ref().is_none_or(Vec::is_empty) {
+            if video.mimes.as_ref().is_none_or(|list| list.is_empty()) {
                 return Err(fail(Rule::Required, format!("{}.video.mimes", at()), "a video asset needs mimes"));
             }
             if video.minduration.is_none() {
@@ -206,7 +201,7 @@ fn validate(request: &NativeRequest<'_>, path: &str) -> Result<(), RequestError>
                     "a video asset needs maxduration",
                 ));
             }
-            if video.protocols.as_ref().is_none_or(Vec::is_empty) {
+            if video.protocols.as_ref().is_none_or(|list| list.is_empty()) {
                 return Err(fail(Rule::Required, format!("{}.video.protocols", at()), "a video asset needs protocols"));
             }
         }
@@ -216,7 +211,7 @@ fn validate(request: &NativeRequest<'_>, path: &str) -> Result<(), RequestError>
             }
         }
     }
-    for (k, tracker) in request.eventtrackers.iter().flatten().enumerate() {
+    for (k, tracker) in request.eventtrackers.iter().flat_map(|trackers| trackers.iter()).enumerate() {
         if tracker.event.is_none() {
             return Err(fail(
                 Rule::Required,
@@ -224,7 +219,7 @@ fn validate(request: &NativeRequest<'_>, path: &str) -> Result<(), RequestError>
                 "an event tracker needs event",
             ));
         }
-        if tracker.methods.as_ref().is_none_or(Vec::is_empty) {
+        if tracker.methods.as_ref().is_none_or(|list| list.is_empty()) {
             return Err(fail(
                 Rule::Required,
                 format!("{path}.eventtrackers[{k}].methods"),
@@ -243,10 +238,10 @@ fn fail(rule: Rule, path: String, detail: &str) -> RequestError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openrtb::json::Raw;
 
     fn check(document: &str) -> Result<(), (Rule, String)> {
-        check_native_request(&Raw(document), &Limits::default(), "n").map_err(|e| (e.rule, e.path))
+        let arena = Bump::new();
+        check_native_request(&Raw(document), &Limits::default(), "n", &arena).map_err(|e| (e.rule, e.path))
     }
 
     fn assets(ids: &[i32]) -> String {

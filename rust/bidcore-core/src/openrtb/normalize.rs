@@ -1,7 +1,7 @@
 //! One place for every signal: OpenRTB 2.5's `ext` locations moved to their 2.6 fields, and the
 //! spec's defaults filled in where the bidder depends on them.
 
-use std::borrow::Cow;
+use bumpalo::Bump;
 
 use super::request::{BidRequest, Deal, Imp};
 use super::text::Str;
@@ -13,8 +13,9 @@ pub const DEFAULT_CURRENCY: &str = "USD";
 
 /// Rewrites a validated request in place so later stages look in one place for each signal.
 ///
-/// A 2.6 field that is present wins over its 2.5 `ext` twin. Currency codes are upper-cased.
-pub fn normalize<J>(request: &mut BidRequest<'_, J>) {
+/// A 2.6 field that is present wins over its 2.5 `ext` twin. Currency codes are upper-cased
+/// (into the arena, in the rare case they were not already).
+pub fn normalize<'a>(request: &mut BidRequest<'a>, arena: &'a Bump) {
     if let Some(regs) = &mut request.regs {
         if let Some(ext) = regs.ext.take() {
             regs.gdpr = regs.gdpr.or(ext.gdpr);
@@ -33,36 +34,36 @@ pub fn normalize<J>(request: &mut BidRequest<'_, J>) {
         }
     }
     request.at.get_or_insert(DEFAULT_AUCTION_TYPE);
-    if let Some(currencies) = &mut request.cur {
-        currencies.iter_mut().for_each(upper_case);
+    for code in request.cur.iter_mut().flat_map(|codes| codes.iter_mut()) {
+        upper_case(code, arena);
     }
-    for imp in request.imp.iter_mut().flatten() {
-        normalize_imp(imp);
+    for imp in request.imp.iter_mut().flat_map(|imps| imps.iter_mut()) {
+        normalize_imp(imp, arena);
     }
 }
 
-fn normalize_imp<J>(imp: &mut Imp<'_, J>) {
+fn normalize_imp<'a>(imp: &mut Imp<'a>, arena: &'a Bump) {
     imp.bidfloor.get_or_insert(0.0);
-    normalize_currency(&mut imp.bidfloorcur);
+    normalize_currency(&mut imp.bidfloorcur, arena);
     if let Some(pmp) = &mut imp.pmp {
         pmp.private_auction.get_or_insert(0);
-        for deal in pmp.deals.iter_mut().flatten() {
-            normalize_deal(deal);
+        for deal in pmp.deals.iter_mut().flat_map(|deals| deals.iter_mut()) {
+            normalize_deal(deal, arena);
         }
     }
 }
 
-fn normalize_deal(deal: &mut Deal<'_>) {
+fn normalize_deal<'a>(deal: &mut Deal<'a>, arena: &'a Bump) {
     deal.bidfloor.get_or_insert(0.0);
-    normalize_currency(&mut deal.bidfloorcur);
+    normalize_currency(&mut deal.bidfloorcur, arena);
 }
 
-fn normalize_currency(code: &mut Option<Str<'_>>) {
-    upper_case(code.get_or_insert(Str::from(DEFAULT_CURRENCY)));
+fn normalize_currency<'a>(code: &mut Option<Str<'a>>, arena: &'a Bump) {
+    upper_case(code.get_or_insert(Str(DEFAULT_CURRENCY)), arena);
 }
 
-fn upper_case(code: &mut Str<'_>) {
+fn upper_case<'a>(code: &mut Str<'a>, arena: &'a Bump) {
     if code.bytes().any(|b| b.is_ascii_lowercase()) {
-        code.0 = Cow::Owned(code.to_ascii_uppercase());
+        *code = Str(arena.alloc_str(&code.to_ascii_uppercase()));
     }
 }

@@ -5,118 +5,87 @@
 //! `devicetype` stay `i32`, so values a later spec adds pass through untouched; sizes, durations,
 //! bitrates and counts are `u32`, so a negative one is refused where it is read.
 //!
-//! `J` is how the `ext` objects that are kept whole are held: a raw JSON slice of the body for the
-//! production parser, or whatever each benchmarked JSON backend offers for that.
-//!
-//! The larger objects are boxed: with every object inline the view was 3.4 KB, and moving it
-//! through serde's visitors spent a quarter of the parse in memcpy (seen with `perf`).
+//! The `ext` objects kept whole (request and imp) and the Native request are [`Raw`] slices of the
+//! body. Lists and nested objects live in the parse's arena (`&'a mut`), so the view is small,
+//! never moved about, and freed all at once when the arena is reset.
 //!
 //! Signals OpenRTB 2.5 carried under `ext` (`regs.ext.gdpr`, `user.ext.consent`, …) are read into
 //! the `*Ext` structs and moved to their 2.6 places by [`normalize`](super::normalize).
 
-use serde::Deserialize;
-
-use super::json::{view_object, Lenient};
+use super::json::{view_object, Lenient, Raw};
 use super::text::Str;
 
 view_object! {
     /// The top-level bid request.
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
-    #[serde(bound(deserialize = "J: Deserialize<'de>"))]
-    pub struct BidRequest<'a, J> {
-        #[serde(borrow)]
+    #[derive(Debug, PartialEq)]
+    pub struct BidRequest<'a> {
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub imp: Option<Vec<Imp<'a, J>>>,
-        #[serde(borrow)]
-        pub site: Option<Box<Site<'a>>>,
-        #[serde(borrow)]
-        pub app: Option<Box<App<'a>>>,
-        #[serde(borrow)]
-        pub dooh: Option<Box<Dooh<'a>>>,
-        #[serde(borrow)]
-        pub device: Option<Box<Device<'a>>>,
-        #[serde(borrow)]
-        pub user: Option<Box<User<'a>>>,
-        #[serde(borrow)]
-        pub regs: Option<Box<Regs<'a>>>,
-        #[serde(borrow)]
-        pub source: Option<Box<Source<'a>>>,
+        pub imp: Option<&'a mut [Imp<'a>]>,
+        pub site: Option<&'a mut Site<'a>>,
+        pub app: Option<&'a mut App<'a>>,
+        pub dooh: Option<&'a mut Dooh<'a>>,
+        pub device: Option<&'a mut Device<'a>>,
+        pub user: Option<&'a mut User<'a>>,
+        pub regs: Option<&'a mut Regs<'a>>,
+        pub source: Option<&'a mut Source<'a>>,
         pub at: Option<i32>,
         pub tmax: Option<u32>,
-        #[serde(borrow)]
-        pub cur: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub wseat: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub bseat: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub bcat: Option<Vec<Str<'a>>>,
+        pub cur: Option<&'a mut [Str<'a>]>,
+        pub wseat: Option<&'a mut [Str<'a>]>,
+        pub bseat: Option<&'a mut [Str<'a>]>,
+        pub bcat: Option<&'a mut [Str<'a>]>,
         pub cattax: Option<i32>,
-        #[serde(borrow)]
-        pub badv: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub bapp: Option<Vec<Str<'a>>>,
+        pub badv: Option<&'a mut [Str<'a>]>,
+        pub bapp: Option<&'a mut [Str<'a>]>,
         pub allimps: Option<i32>,
         pub test: Option<i32>,
-        pub ext: Option<J>,
+        pub ext: Option<Raw<'a>>,
     }
 }
 
 view_object! {
     /// One impression offered in the request.
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
-    #[serde(bound(deserialize = "J: Deserialize<'de>"))]
-    pub struct Imp<'a, J> {
-        #[serde(borrow)]
+    #[derive(Debug, PartialEq)]
+    pub struct Imp<'a> {
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub banner: Option<Box<Banner<'a>>>,
-        #[serde(borrow)]
-        pub video: Option<Box<Video<'a>>>,
-        #[serde(borrow)]
-        pub audio: Option<Box<Audio<'a>>>,
-        #[serde(borrow)]
-        pub native: Option<Box<Native<'a, J>>>,
-        #[serde(borrow)]
-        pub pmp: Option<Box<Pmp<'a>>>,
+        pub banner: Option<&'a mut Banner<'a>>,
+        pub video: Option<&'a mut Video<'a>>,
+        pub audio: Option<&'a mut Audio<'a>>,
+        pub native: Option<&'a mut Native<'a>>,
+        pub pmp: Option<&'a mut Pmp<'a>>,
         pub bidfloor: Option<f64>,
-        #[serde(borrow)]
         pub bidfloorcur: Option<Str<'a>>,
-        #[serde(borrow)]
         pub tagid: Option<Str<'a>>,
-        #[serde(borrow)]
         pub displaymanager: Option<Str<'a>>,
         pub secure: Option<i32>,
         pub instl: Option<i32>,
         pub rwdd: Option<i32>,
         pub clickbrowser: Option<i32>,
         pub exp: Option<u32>,
-        pub ext: Option<J>,
+        pub ext: Option<Raw<'a>>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Banner<'a> {
         pub w: Option<u32>,
         pub h: Option<u32>,
-        pub format: Option<Vec<Format>>,
+        pub format: Option<&'a mut [Format]>,
         pub pos: Option<i32>,
-        pub btype: Option<Vec<i32>>,
-        pub battr: Option<Vec<i32>>,
-        pub api: Option<Vec<i32>>,
-        #[serde(borrow)]
-        pub mimes: Option<Vec<Str<'a>>>,
+        pub btype: Option<&'a mut [i32]>,
+        pub battr: Option<&'a mut [i32]>,
+        pub api: Option<&'a mut [i32]>,
+        pub mimes: Option<&'a mut [Str<'a>]>,
         pub topframe: Option<i32>,
-        pub expdir: Option<Vec<i32>>,
+        pub expdir: Option<&'a mut [i32]>,
         pub vcm: Option<i32>,
     }
 }
 
 view_object! {
     /// An allowed banner size (`banner.format[]`).
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Format {
         pub w: Option<u32>,
         pub h: Option<u32>,
@@ -127,14 +96,13 @@ view_object! {
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Video<'a> {
-        #[serde(borrow)]
-        pub mimes: Option<Vec<Str<'a>>>,
+        pub mimes: Option<&'a mut [Str<'a>]>,
         pub minduration: Option<u32>,
         pub maxduration: Option<u32>,
         pub startdelay: Option<i32>,
-        pub protocols: Option<Vec<i32>>,
+        pub protocols: Option<&'a mut [i32]>,
         /// OpenRTB 2.2's single protocol, still sent by some exchanges.
         pub protocol: Option<i32>,
         pub w: Option<u32>,
@@ -147,265 +115,196 @@ view_object! {
         pub skipmin: Option<u32>,
         pub skipafter: Option<u32>,
         pub sequence: Option<u32>,
-        pub battr: Option<Vec<i32>>,
+        pub battr: Option<&'a mut [i32]>,
         pub maxextended: Option<i32>,
         pub minbitrate: Option<u32>,
         pub maxbitrate: Option<u32>,
         pub boxingallowed: Option<i32>,
-        pub playbackmethod: Option<Vec<i32>>,
+        pub playbackmethod: Option<&'a mut [i32]>,
         pub playbackend: Option<i32>,
-        pub delivery: Option<Vec<i32>>,
+        pub delivery: Option<&'a mut [i32]>,
         pub pos: Option<i32>,
-        pub api: Option<Vec<i32>>,
+        pub api: Option<&'a mut [i32]>,
         // Pod bidding (2.6).
         pub maxseq: Option<u32>,
         pub poddur: Option<u32>,
-        #[serde(borrow)]
         pub podid: Option<Str<'a>>,
         pub podseq: Option<i32>,
-        pub rqddurs: Option<Vec<u32>>,
+        pub rqddurs: Option<&'a mut [u32]>,
         pub slotinpod: Option<i32>,
         pub mincpmpersec: Option<f64>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Audio<'a> {
-        #[serde(borrow)]
-        pub mimes: Option<Vec<Str<'a>>>,
+        pub mimes: Option<&'a mut [Str<'a>]>,
         pub minduration: Option<u32>,
         pub maxduration: Option<u32>,
         pub startdelay: Option<i32>,
-        pub protocols: Option<Vec<i32>>,
+        pub protocols: Option<&'a mut [i32]>,
         pub sequence: Option<u32>,
-        pub battr: Option<Vec<i32>>,
+        pub battr: Option<&'a mut [i32]>,
         pub maxextended: Option<i32>,
         pub minbitrate: Option<u32>,
         pub maxbitrate: Option<u32>,
-        pub delivery: Option<Vec<i32>>,
-        pub api: Option<Vec<i32>>,
+        pub delivery: Option<&'a mut [i32]>,
+        pub api: Option<&'a mut [i32]>,
         pub feed: Option<i32>,
         pub stitched: Option<i32>,
         pub nvol: Option<i32>,
         // Pod bidding (2.6).
         pub maxseq: Option<u32>,
         pub poddur: Option<u32>,
-        #[serde(borrow)]
         pub podid: Option<Str<'a>>,
         pub podseq: Option<i32>,
-        pub rqddurs: Option<Vec<u32>>,
+        pub rqddurs: Option<&'a mut [u32]>,
         pub slotinpod: Option<i32>,
         pub mincpmpersec: Option<f64>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
-    #[serde(bound(deserialize = "J: Deserialize<'de>"))]
-    pub struct Native<'a, J> {
+    #[derive(Debug, PartialEq)]
+    pub struct Native<'a> {
         /// The Native Ads request: a JSON string holding the Native request document, as OpenRTB 2.x
         /// specifies, or that document as an object, as some exchanges send it (Google's OpenRTB
         /// library reads both). Kept raw: only a bidder with native campaigns pays to read it.
-        pub request: Option<J>,
-        #[serde(borrow)]
+        pub request: Option<Raw<'a>>,
         pub ver: Option<Str<'a>>,
-        pub api: Option<Vec<i32>>,
-        pub battr: Option<Vec<i32>>,
+        pub api: Option<&'a mut [i32]>,
+        pub battr: Option<&'a mut [i32]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Pmp<'a> {
         pub private_auction: Option<i32>,
-        #[serde(borrow)]
-        pub deals: Option<Vec<Deal<'a>>>,
+        pub deals: Option<&'a mut [Deal<'a>]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Deal<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
         pub bidfloor: Option<f64>,
-        #[serde(borrow)]
         pub bidfloorcur: Option<Str<'a>>,
         pub at: Option<i32>,
-        #[serde(borrow)]
-        pub wseat: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub wadomain: Option<Vec<Str<'a>>>,
+        pub wseat: Option<&'a mut [Str<'a>]>,
+        pub wadomain: Option<&'a mut [Str<'a>]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Site<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
         pub name: Option<Str<'a>>,
-        #[serde(borrow)]
         pub domain: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub cat: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub sectioncat: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub pagecat: Option<Vec<Str<'a>>>,
+        pub cat: Option<&'a mut [Str<'a>]>,
+        pub sectioncat: Option<&'a mut [Str<'a>]>,
+        pub pagecat: Option<&'a mut [Str<'a>]>,
         pub cattax: Option<i32>,
-        #[serde(borrow)]
         pub page: Option<Str<'a>>,
-        #[serde(borrow)]
         pub referrer as "ref": Option<Str<'a>>,
-        #[serde(borrow)]
         pub search: Option<Str<'a>>,
         pub mobile: Option<i32>,
-        #[serde(borrow)]
         pub keywords: Option<Str<'a>>,
-        #[serde(borrow)]
         pub publisher: Option<Publisher<'a>>,
-        #[serde(borrow)]
         pub content: Option<Content<'a>>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct App<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
         pub name: Option<Str<'a>>,
-        #[serde(borrow)]
         pub bundle: Option<Str<'a>>,
-        #[serde(borrow)]
         pub domain: Option<Str<'a>>,
-        #[serde(borrow)]
         pub storeurl: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub cat: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub sectioncat: Option<Vec<Str<'a>>>,
-        #[serde(borrow)]
-        pub pagecat: Option<Vec<Str<'a>>>,
+        pub cat: Option<&'a mut [Str<'a>]>,
+        pub sectioncat: Option<&'a mut [Str<'a>]>,
+        pub pagecat: Option<&'a mut [Str<'a>]>,
         pub cattax: Option<i32>,
-        #[serde(borrow)]
         pub ver: Option<Str<'a>>,
         pub paid: Option<i32>,
-        #[serde(borrow)]
         pub keywords: Option<Str<'a>>,
-        #[serde(borrow)]
         pub publisher: Option<Publisher<'a>>,
-        #[serde(borrow)]
         pub content: Option<Content<'a>>,
     }
 }
 
 view_object! {
     /// Digital out-of-home inventory (2.6).
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Dooh<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
         pub name: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub venuetype: Option<Vec<Str<'a>>>,
+        pub venuetype: Option<&'a mut [Str<'a>]>,
         pub venuetypetax: Option<i32>,
-        #[serde(borrow)]
         pub domain: Option<Str<'a>>,
-        #[serde(borrow)]
         pub keywords: Option<Str<'a>>,
-        #[serde(borrow)]
         pub publisher: Option<Publisher<'a>>,
-        #[serde(borrow)]
         pub content: Option<Content<'a>>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Publisher<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
         pub name: Option<Str<'a>>,
-        #[serde(borrow)]
         pub domain: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub cat: Option<Vec<Str<'a>>>,
+        pub cat: Option<&'a mut [Str<'a>]>,
         pub cattax: Option<i32>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Content<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
         pub title: Option<Str<'a>>,
-        #[serde(borrow)]
         pub series: Option<Str<'a>>,
-        #[serde(borrow)]
         pub genre: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub cat: Option<Vec<Str<'a>>>,
+        pub cat: Option<&'a mut [Str<'a>]>,
         pub cattax: Option<i32>,
-        #[serde(borrow)]
         pub language: Option<Str<'a>>,
-        #[serde(borrow)]
         pub langb: Option<Str<'a>>,
-        #[serde(borrow)]
         pub keywords: Option<Str<'a>>,
         pub livestream: Option<i32>,
         pub len: Option<u32>,
-        #[serde(borrow)]
         pub contentrating: Option<Str<'a>>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Device<'a> {
-        #[serde(borrow)]
         pub ua: Option<Str<'a>>,
-        #[serde(borrow)]
         pub sua: Option<UserAgent<'a>>,
-        #[serde(borrow)]
         pub ip: Option<Str<'a>>,
-        #[serde(borrow)]
         pub ipv6: Option<Str<'a>>,
-        #[serde(borrow)]
         pub geo: Option<Geo<'a>>,
         pub devicetype: Option<i32>,
-        #[serde(borrow)]
         pub make: Option<Str<'a>>,
-        #[serde(borrow)]
         pub model: Option<Str<'a>>,
-        #[serde(borrow)]
         pub os: Option<Str<'a>>,
-        #[serde(borrow)]
         pub osv: Option<Str<'a>>,
-        #[serde(borrow)]
         pub hwv: Option<Str<'a>>,
         pub w: Option<u32>,
         pub h: Option<u32>,
         pub ppi: Option<u32>,
         pub pxratio: Option<f64>,
-        #[serde(borrow)]
         pub language: Option<Str<'a>>,
-        #[serde(borrow)]
         pub langb: Option<Str<'a>>,
-        #[serde(borrow)]
         pub carrier: Option<Str<'a>>,
-        #[serde(borrow)]
         pub mccmnc: Option<Str<'a>>,
         pub connectiontype: Option<i32>,
-        #[serde(borrow)]
         pub ifa: Option<Str<'a>>,
         pub lmt: Option<i32>,
         pub dnt: Option<i32>,
@@ -416,35 +315,28 @@ view_object! {
 
 view_object! {
     /// Structured user agent (`device.sua`, 2.6): the client-hints view of the browser.
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct UserAgent<'a> {
-        #[serde(borrow)]
-        pub browsers: Option<Vec<BrandVersion<'a>>>,
-        #[serde(borrow)]
+        pub browsers: Option<&'a mut [BrandVersion<'a>]>,
         pub platform: Option<BrandVersion<'a>>,
         pub mobile: Option<i32>,
-        #[serde(borrow)]
         pub architecture: Option<Str<'a>>,
-        #[serde(borrow)]
         pub bitness: Option<Str<'a>>,
-        #[serde(borrow)]
         pub model: Option<Str<'a>>,
         pub source: Option<i32>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct BrandVersion<'a> {
-        #[serde(borrow)]
         pub brand: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub version: Option<Vec<Str<'a>>>,
+        pub version: Option<&'a mut [Str<'a>]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Geo<'a> {
         pub lat: Option<f64>,
         pub lon: Option<f64>,
@@ -452,173 +344,132 @@ view_object! {
         pub accuracy: Option<u32>,
         pub lastfix: Option<u32>,
         pub ipservice: Option<i32>,
-        #[serde(borrow)]
         pub country: Option<Str<'a>>,
-        #[serde(borrow)]
         pub region: Option<Str<'a>>,
-        #[serde(borrow)]
         pub metro: Option<Str<'a>>,
-        #[serde(borrow)]
         pub city: Option<Str<'a>>,
-        #[serde(borrow)]
         pub zip: Option<Str<'a>>,
         pub utcoffset: Option<i32>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct User<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
         pub buyeruid: Option<Str<'a>>,
         pub yob: Option<i32>,
-        #[serde(borrow)]
         pub gender: Option<Str<'a>>,
-        #[serde(borrow)]
         pub keywords: Option<Str<'a>>,
-        #[serde(borrow)]
         pub geo: Option<Geo<'a>>,
-        #[serde(borrow)]
-        pub data: Option<Vec<Data<'a>>>,
-        #[serde(borrow)]
-        pub eids: Option<Vec<Eid<'a>>>,
-        #[serde(borrow)]
+        pub data: Option<&'a mut [Data<'a>]>,
+        pub eids: Option<&'a mut [Eid<'a>]>,
         pub consent: Option<Str<'a>>,
-        #[serde(borrow, default)]
         pub ext: Lenient<UserExt<'a>>,
     }
 }
 
 view_object! {
     /// Where OpenRTB 2.5 (and Prebid) put `consent` and `eids`.
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct UserExt<'a> {
-        #[serde(borrow)]
         pub consent: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub eids: Option<Vec<Eid<'a>>>,
+        pub eids: Option<&'a mut [Eid<'a>]>,
     }
 }
 
 view_object! {
     /// A data provider's segments for the user (`user.data[]`).
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Data<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
         pub name: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub segment: Option<Vec<Segment<'a>>>,
+        pub segment: Option<&'a mut [Segment<'a>]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Segment<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
-        #[serde(borrow)]
         pub name: Option<Str<'a>>,
-        #[serde(borrow)]
         pub value: Option<Str<'a>>,
     }
 }
 
 view_object! {
     /// An extended identifier (`user.eids[]`): one identity provider's ids for the user.
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Eid<'a> {
-        #[serde(borrow)]
         pub source: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub uids: Option<Vec<Uid<'a>>>,
+        pub uids: Option<&'a mut [Uid<'a>]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Uid<'a> {
-        #[serde(borrow)]
         pub id: Option<Str<'a>>,
         pub atype: Option<i32>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Regs<'a> {
         pub coppa: Option<i32>,
         pub gdpr: Option<i32>,
-        #[serde(borrow)]
         pub us_privacy: Option<Str<'a>>,
-        #[serde(borrow)]
         pub gpp: Option<Str<'a>>,
-        pub gpp_sid: Option<Vec<i32>>,
-        #[serde(borrow, default)]
+        pub gpp_sid: Option<&'a mut [i32]>,
         pub ext: Lenient<RegsExt<'a>>,
     }
 }
 
 view_object! {
     /// Where OpenRTB 2.5 put `gdpr` and `us_privacy`.
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct RegsExt<'a> {
         pub gdpr: Option<i32>,
-        #[serde(borrow)]
         pub us_privacy: Option<Str<'a>>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct Source<'a> {
         pub fd: Option<i32>,
-        #[serde(borrow)]
         pub tid: Option<Str<'a>>,
-        #[serde(borrow)]
         pub pchain: Option<Str<'a>>,
-        #[serde(borrow)]
         pub schain: Option<SupplyChain<'a>>,
-        #[serde(borrow, default)]
         pub ext: Lenient<SourceExt<'a>>,
     }
 }
 
 view_object! {
     /// Where OpenRTB 2.5 put the supply chain.
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct SourceExt<'a> {
-        #[serde(borrow)]
         pub schain: Option<SupplyChain<'a>>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct SupplyChain<'a> {
         pub complete: Option<i32>,
-        #[serde(borrow)]
         pub ver: Option<Str<'a>>,
-        #[serde(borrow)]
-        pub nodes: Option<Vec<SupplyChainNode<'a>>>,
+        pub nodes: Option<&'a mut [SupplyChainNode<'a>]>,
     }
 }
 
 view_object! {
-    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[derive(Debug, PartialEq)]
     pub struct SupplyChainNode<'a> {
-        #[serde(borrow)]
         pub asi: Option<Str<'a>>,
-        #[serde(borrow)]
         pub sid: Option<Str<'a>>,
-        #[serde(borrow)]
         pub rid: Option<Str<'a>>,
-        #[serde(borrow)]
         pub name: Option<Str<'a>>,
-        #[serde(borrow)]
         pub domain: Option<Str<'a>>,
         pub hp: Option<i32>,
     }

@@ -2,10 +2,12 @@
 //!
 //! Paths are built only when a rule fails, so a valid request costs a few comparisons.
 
+use bumpalo::Bump;
+
 use super::error::{RequestError, Rule};
+use super::json::Raw;
 use super::limits::Limits;
 use super::native::check_native_request;
-use super::raw_json::RawJson;
 use super::request::{BidRequest, Deal, Imp};
 use super::text::Str;
 
@@ -14,7 +16,7 @@ use super::text::Str;
 /// per imp: an id, a media object, `mimes` for video and audio, a Native request that is a string
 /// or an object holding a valid Native 1.2 document, floor and currency, deals (id, floor,
 /// currency); then unique imp ids; then `cur` codes of three letters.
-pub fn validate<J: RawJson>(request: &BidRequest<'_, J>, limits: &Limits) -> Result<(), RequestError> {
+pub fn validate<'a>(request: &BidRequest<'a>, limits: &Limits, arena: &'a Bump) -> Result<(), RequestError> {
     if is_blank(request.id.as_ref()) {
         return Err(fail(Rule::Required, "id".into(), "the request id is required".into()));
     }
@@ -32,7 +34,7 @@ pub fn validate<J: RawJson>(request: &BidRequest<'_, J>, limits: &Limits) -> Res
     }
     check_one_channel(request)?;
     for (i, imp) in imps.iter().enumerate() {
-        validate_imp(i, imp, limits)?;
+        validate_imp(i, imp, limits, arena)?;
     }
     check_unique_imp_ids(imps)?;
     if let Some(currencies) = &request.cur {
@@ -43,7 +45,7 @@ pub fn validate<J: RawJson>(request: &BidRequest<'_, J>, limits: &Limits) -> Res
     Ok(())
 }
 
-fn validate_imp<J: RawJson>(i: usize, imp: &Imp<'_, J>, limits: &Limits) -> Result<(), RequestError> {
+fn validate_imp<'a>(i: usize, imp: &Imp<'a>, limits: &Limits, arena: &'a Bump) -> Result<(), RequestError> {
     if is_blank(imp.id.as_ref()) {
         return Err(fail(Rule::Required, format!("imp[{i}].id"), "the imp id is required".into()));
     }
@@ -55,7 +57,7 @@ fn validate_imp<J: RawJson>(i: usize, imp: &Imp<'_, J>, limits: &Limits) -> Resu
         ));
     }
     if let Some(video) = &imp.video {
-        if video.mimes.as_ref().is_none_or(Vec::is_empty) {
+        if video.mimes.as_ref().is_none_or(|mimes| mimes.is_empty()) {
             return Err(fail(
                 Rule::Required,
                 format!("imp[{i}].video.mimes"),
@@ -64,7 +66,7 @@ fn validate_imp<J: RawJson>(i: usize, imp: &Imp<'_, J>, limits: &Limits) -> Resu
         }
     }
     if let Some(audio) = &imp.audio {
-        if audio.mimes.as_ref().is_none_or(Vec::is_empty) {
+        if audio.mimes.as_ref().is_none_or(|mimes| mimes.is_empty()) {
             return Err(fail(
                 Rule::Required,
                 format!("imp[{i}].audio.mimes"),
@@ -78,13 +80,13 @@ fn validate_imp<J: RawJson>(i: usize, imp: &Imp<'_, J>, limits: &Limits) -> Resu
         };
         let path = format!("imp[{i}].native.request");
         check_native_shape(request, &path)?;
-        check_native_request(request, limits, &path)?;
+        check_native_request(request, limits, &path, arena)?;
     }
     check_floor(imp.bidfloor, || format!("imp[{i}].bidfloor"))?;
     if let Some(code) = &imp.bidfloorcur {
         check_currency(code, || format!("imp[{i}].bidfloorcur"))?;
     }
-    if let Some(deals) = imp.pmp.as_ref().and_then(|pmp| pmp.deals.as_ref()) {
+    if let Some(deals) = imp.pmp.as_ref().and_then(|pmp| pmp.deals.as_deref()) {
         for (d, deal) in deals.iter().enumerate() {
             validate_deal(deal, || format!("imp[{i}].pmp.deals[{d}]"))?;
         }
@@ -105,7 +107,7 @@ fn validate_deal(deal: &Deal<'_>, path: impl Fn() -> String) -> Result<(), Reque
 
 /// Imp ids must be unique: bids name the imp they are for. Requests carry a handful of imps,
 /// so comparing pairs beats hashing.
-fn check_unique_imp_ids<J>(imps: &[Imp<'_, J>]) -> Result<(), RequestError> {
+fn check_unique_imp_ids(imps: &[Imp<'_>]) -> Result<(), RequestError> {
     for (i, imp) in imps.iter().enumerate().skip(1) {
         let id = imp.id.as_ref().map(Str::as_str);
         if let Some(first) = imps[..i].iter().position(|other| other.id.as_ref().map(Str::as_str) == id) {
@@ -141,15 +143,15 @@ fn check_currency(code: &str, path: impl Fn() -> String) -> Result<(), RequestEr
 
 /// The Native request is a JSON string (OpenRTB 2.x) or, as some exchanges send it, the object
 /// itself; nothing else carries one.
-fn check_native_shape(request: &impl RawJson, path: &str) -> Result<(), RequestError> {
-    match request.json_text().trim_start().as_bytes().first() {
+fn check_native_shape(request: &Raw<'_>, path: &str) -> Result<(), RequestError> {
+    match request.0.trim_start().as_bytes().first() {
         Some(b'"' | b'{') => Ok(()),
         _ => Err(fail(Rule::Type, path.to_owned(), "the native request must be a string or an object".into())),
     }
 }
 
 /// A request comes from one channel: a site, an app, or a digital out-of-home screen.
-fn check_one_channel<J>(request: &BidRequest<'_, J>) -> Result<(), RequestError> {
+fn check_one_channel(request: &BidRequest<'_>) -> Result<(), RequestError> {
     let present = [("site", request.site.is_some()), ("app", request.app.is_some()), ("dooh", request.dooh.is_some())];
     let mut found = present.iter().filter(|(_, is)| *is).map(|(name, _)| *name);
     match (found.next(), found.next()) {

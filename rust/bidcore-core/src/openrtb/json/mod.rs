@@ -15,8 +15,8 @@ pub use reader::{Reader, DEPTH_CAP};
 pub use write::{MemberWriter, ViewJson};
 
 /// Declares a view object. Field syntax: `pub name: Type,` or `pub name as "json key": Type,`;
-/// every field type is an `Option<_>` or a [`Lenient<_>`] (absent by default). Structs may take
-/// a lifetime, and a second type parameter for how kept raw JSON is held.
+/// every field type is an `Option<_>` or a [`Lenient<_>`] (absent by default). Structs that hold
+/// strings, lists or nested objects take the lifetime of the body and the arena.
 macro_rules! view_object {
     (@key $field:ident $key:literal) => { $key };
     (@key $field:ident) => { stringify!($field) };
@@ -53,54 +53,7 @@ macro_rules! view_object {
         writer.close();
     }};
 
-    // A struct holding raw JSON of type `J`.
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident<$lt:lifetime, $j:ident> {
-            $( $(#[$fmeta:meta])* pub $field:ident $(as $key:literal)? : $ty:ty, )*
-        }
-    ) => {
-        $(#[$meta])*
-        pub struct $name<$lt, $j> {
-            $( $(#[$fmeta])* $(#[serde(rename = $key)])? pub $field: $ty, )*
-        }
-
-        impl<$lt, $j> Default for $name<$lt, $j> {
-            fn default() -> Self {
-                Self { $( $field: Default::default(), )* }
-            }
-        }
-
-        impl<$lt, $j: $crate::openrtb::json::Decode<$lt>> $crate::openrtb::json::DecodeInPlace<$lt> for $name<$lt, $j> {
-            fn decode_in_place(&mut self, reader: &mut $crate::openrtb::json::Reader<$lt>) -> $crate::openrtb::json::Result<()> {
-                view_object!(@decode self, reader; $( $field $(as $key)? ),*)
-            }
-        }
-
-        impl<$lt, $j: $crate::openrtb::json::Decode<$lt>> $crate::openrtb::json::Decode<$lt> for $name<$lt, $j> {
-            fn decode(reader: &mut $crate::openrtb::json::Reader<$lt>) -> $crate::openrtb::json::Result<Self> {
-                let mut out = Self::default();
-                $crate::openrtb::json::DecodeInPlace::decode_in_place(&mut out, reader)?;
-                Ok(out)
-            }
-
-            fn decode_push(reader: &mut $crate::openrtb::json::Reader<$lt>, items: &mut Vec<Self>) -> $crate::openrtb::json::Result<()> {
-                items.push(Self::default());
-                match items.last_mut() {
-                    Some(last) => $crate::openrtb::json::DecodeInPlace::decode_in_place(last, reader),
-                    None => Ok(()),
-                }
-            }
-        }
-
-        impl<$lt, $j: $crate::openrtb::json::ViewJson> $crate::openrtb::json::ViewJson for $name<$lt, $j> {
-            fn write_json(&self, out: &mut Vec<u8>) {
-                view_object!(@write self, out; $( $field $(as $key)? ),*)
-            }
-        }
-    };
-
-    // A struct borrowing from the body.
+    // A struct borrowing from the body and the arena.
     (
         $(#[$meta:meta])*
         pub struct $name:ident<$lt:lifetime> {
@@ -109,7 +62,7 @@ macro_rules! view_object {
     ) => {
         $(#[$meta])*
         pub struct $name<$lt> {
-            $( $(#[$fmeta])* $(#[serde(rename = $key)])? pub $field: $ty, )*
+            $( $(#[$fmeta])* pub $field: $ty, )*
         }
 
         impl<$lt> Default for $name<$lt> {
@@ -131,7 +84,7 @@ macro_rules! view_object {
                 Ok(out)
             }
 
-            fn decode_push(reader: &mut $crate::openrtb::json::Reader<$lt>, items: &mut Vec<Self>) -> $crate::openrtb::json::Result<()> {
+            fn decode_push(reader: &mut $crate::openrtb::json::Reader<$lt>, items: &mut bumpalo::collections::Vec<$lt, Self>) -> $crate::openrtb::json::Result<()> {
                 items.push(Self::default());
                 match items.last_mut() {
                     Some(last) => $crate::openrtb::json::DecodeInPlace::decode_in_place(last, reader),
@@ -157,7 +110,7 @@ macro_rules! view_object {
         $(#[$meta])*
         #[derive(Default)]
         pub struct $name {
-            $( $(#[$fmeta])* $(#[serde(rename = $key)])? pub $field: $ty, )*
+            $( $(#[$fmeta])* pub $field: $ty, )*
         }
 
         impl<'a> $crate::openrtb::json::DecodeInPlace<'a> for $name {
@@ -173,7 +126,7 @@ macro_rules! view_object {
                 Ok(out)
             }
 
-            fn decode_push(reader: &mut $crate::openrtb::json::Reader<'a>, items: &mut Vec<Self>) -> $crate::openrtb::json::Result<()> {
+            fn decode_push(reader: &mut $crate::openrtb::json::Reader<'a>, items: &mut bumpalo::collections::Vec<'a, Self>) -> $crate::openrtb::json::Result<()> {
                 items.push(Self::default());
                 match items.last_mut() {
                     Some(last) => $crate::openrtb::json::DecodeInPlace::decode_in_place(last, reader),

@@ -9,6 +9,8 @@
 //! The input is checked to be UTF-8 before the cursor sees it, so slicing the text at quote and
 //! bracket positions (all ASCII) always yields valid `str`s.
 
+use bumpalo::Bump;
+
 use super::error::{DecodeError, Result};
 use crate::openrtb::{Limits, Rule, Str};
 
@@ -17,6 +19,8 @@ pub const DEPTH_CAP: usize = 512;
 
 #[derive(Clone)]
 pub struct Reader<'a> {
+    /// Where lists, nested objects and unescaped strings of the view go.
+    arena: &'a Bump,
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
@@ -79,8 +83,9 @@ fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(text: &'a str, limits: &Limits) -> Self {
+    pub fn new(text: &'a str, limits: &Limits, arena: &'a Bump) -> Self {
         Reader {
+            arena,
             text,
             bytes: text.as_bytes(),
             pos: 0,
@@ -88,6 +93,11 @@ impl<'a> Reader<'a> {
             max_depth: limits.max_depth.min(DEPTH_CAP),
             max_string_bytes: limits.max_string_bytes,
         }
+    }
+
+    #[inline(always)]
+    pub fn arena(&self) -> &'a Bump {
+        self.arena
     }
 
     /// Checks that nothing but whitespace follows the value just read.
@@ -240,9 +250,9 @@ impl<'a> Reader<'a> {
         let (end, escaped) = self.scan_string(start)?;
         self.pos = end + 1;
         if escaped {
-            return self.unescape(start, end).map(Str::from);
+            return self.unescape(start, end).map(Str);
         }
-        Ok(Str::from(&self.text[start..end]))
+        Ok(Str(&self.text[start..end]))
     }
 
     /// Finds the closing quote of the string whose contents start at `start`, checking the
@@ -257,12 +267,21 @@ impl<'a> Reader<'a> {
             // Eight bytes at a time while no quote, backslash or control character is in sight:
             // keys and short values are most of a bid request.
             while let Some(word) = word_at(bytes, i) {
-                let flags = flag_equal(word, b'"') | flag_equal(word, b'\\') | flag_control(word);
-                if flags != 0 {
-                    i += (flags.trailing_zeros() / 8) as usize;
-                    break;
+                let quote = flag_equal(word, b'"');
+                let flags = quote | flag_equal(word, b'\\') | flag_control(word);
+                if flags == 0 {
+                    i += 8;
+                    continue;
                 }
-                i += 8;
+                i += (flags.trailing_zeros() / 8) as usize;
+                // The first flagged byte is the closing quote: done, without reading it again.
+                if quote & flags & flags.wrapping_neg() != 0 {
+                    if i - start > self.max_string_bytes {
+                        return Err(self.string_too_long(start, i - start));
+                    }
+                    return Ok((i, escaped));
+                }
+                break;
             }
             match bytes.get(i) {
                 None => return Err(self.syntax_at(i, "unterminated string")),
@@ -324,10 +343,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The contents of an escaped string (already checked by `scan_string`), decoded.
+    /// The contents of an escaped string (already checked by `scan_string`), decoded into the
+    /// arena.
     #[cold]
-    fn unescape(&self, start: usize, end: usize) -> Result<String> {
-        let mut out = String::with_capacity(end - start);
+    fn unescape(&self, start: usize, end: usize) -> Result<&'a str> {
+        let mut out = bumpalo::collections::String::with_capacity_in(end - start, self.arena);
         let mut run = start;
         let mut i = start;
         while i < end {
@@ -358,7 +378,7 @@ impl<'a> Reader<'a> {
             run = next;
         }
         out.push_str(&self.text[run..end]);
-        Ok(out)
+        Ok(out.into_bump_str())
     }
 
     /// Reads a number into an `i32`. A fraction or exponent is a type error, as is a value out
@@ -619,7 +639,8 @@ mod tests {
 
     fn read<'a, T>(text: &'a str, f: impl FnOnce(&mut Reader<'a>) -> Result<T>) -> std::result::Result<T, Rule> {
         let limits = Limits::default();
-        let mut reader = Reader::new(text, &limits);
+        let arena = Box::leak(Box::new(Bump::new()));
+        let mut reader = Reader::new(text, &limits, arena);
         f(&mut reader).and_then(|v| reader.finish().map(|()| v)).map_err(|e| e.into_request_error().rule)
     }
 

@@ -1,11 +1,10 @@
 //! The view written back as JSON: what `inspect_request` shows and the differential tests
 //! compare. Absent fields are left out; kept `ext` values are written exactly as they arrived.
 
-use crate::openrtb::raw_json::RawJson;
 use crate::openrtb::response::write_json_string;
 use crate::openrtb::Str;
 
-use super::decode::Lenient;
+use super::decode::{Lenient, Raw};
 
 /// A value of the view that can write itself as JSON.
 pub trait ViewJson {
@@ -55,7 +54,7 @@ impl<T: ViewJson> ViewJson for Option<T> {
     }
 }
 
-impl<T: ViewJson> ViewJson for Vec<T> {
+impl<T: ViewJson> ViewJson for &mut [T] {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'[');
         for (i, item) in self.iter().enumerate() {
@@ -68,26 +67,18 @@ impl<T: ViewJson> ViewJson for Vec<T> {
     }
 }
 
-impl<T: ViewJson> ViewJson for Box<T> {
+impl<T: ViewJson> ViewJson for &mut T {
     fn write_json(&self, out: &mut Vec<u8>) {
         (**self).write_json(out);
     }
 }
 
-/// Kept `ext` values and native requests: their text, verbatim, whichever parser kept them.
-macro_rules! raw_view_json {
-    ($($raw:ty),*) => {$(
-        impl ViewJson for $raw {
-            fn write_json(&self, out: &mut Vec<u8>) {
-                out.extend_from_slice(self.json_text().as_bytes());
-            }
-        }
-    )*};
+/// Kept `ext` values and native requests: their text, verbatim.
+impl ViewJson for Raw<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.as_bytes());
+    }
 }
-
-raw_view_json!(super::decode::Raw<'_>);
-#[cfg(feature = "serde-backends")]
-raw_view_json!(sonic_rs::LazyValue<'_>, &serde_json::value::RawValue, simd_json::BorrowedValue<'_>);
 
 /// The 2.5 `ext` twins are read and moved to 2.6 fields by normalization, never shown.
 impl<T> ViewJson for Lenient<T> {
