@@ -2,8 +2,11 @@
 
 from typing import final
 
+import numpy as np
+import numpy.typing as npt
+
 # pyo3 lists every name it adds to the module in `__all__`.
-__all__ = ["Limits", "RequestParser", "__version__", "_panic"]
+__all__ = ["Limits", "RequestParser", "TreeEnsemble", "__version__", "_panic"]
 
 __version__: str
 
@@ -45,5 +48,29 @@ class RequestParser:
         """The normalized view as JSON bytes, or raises InvalidRequestError. Releases the GIL."""
     def counts(self) -> dict[str, int | dict[str, int]]:
         """Requests accepted, and rejected by rule."""
+
+@final
+class TreeEnsemble:
+    """A tree ensemble scored by bidcore's native evaluator; thread-safe."""
+
+    @staticmethod
+    def from_lightgbm(text: str) -> TreeEnsemble:
+        """Read LightGBM's model text; raises ModelError."""
+    @property
+    def num_features(self) -> int: ...
+    @property
+    def num_outputs(self) -> int: ...
+    @property
+    def num_trees(self) -> int: ...
+    @property
+    def feature_names(self) -> list[str]: ...
+    def predict(
+        self, rows: npt.NDArray[np.float64], *, raw: bool = False
+    ) -> npt.NDArray[np.float64]:
+        """Predictions for C-contiguous float64 rows; releases the GIL."""
+    def predict_one(
+        self, row: npt.NDArray[np.float64], *, raw: bool = False
+    ) -> float | list[float]:
+        """The prediction for one row: a float, or a list per class; releases the GIL."""
 
 def _panic(message: str) -> None: ...

@@ -3,18 +3,25 @@
 ``bidcore validate FILE...`` checks bid requests with the native parser: one line per request,
 ``OK`` or the error with its JSON path; the exit status is 1 if any request fails, 2 if a file
 cannot be read.
+
+``bidcore compile MODEL.txt -o ARTIFACT`` compiles a LightGBM model into a model artifact
+(:func:`bidcore.compile.build_artifact`; needs the ``bidcore[compile]`` extra and gcc) and prints
+one line saying what it wrote; the exit status is 1 if the model is refused, 2 if an input cannot
+be read or the output exists.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from bidcore._core import Limits, RequestParser
-from bidcore.errors import InvalidRequestError
+from bidcore.errors import BidcoreError, InvalidRequestError
 
 __all__ = ["main"]
 
@@ -50,6 +57,49 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--max-imps", type=int, default=Limits().max_imps)
     validate.add_argument("--max-string-bytes", type=int, default=Limits().max_string_bytes)
     validate.set_defaults(run=_validate)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile a LightGBM model into a model artifact directory",
+        description="Compile a LightGBM model text with TL2cgen and gcc, check the library "
+        "against LightGBM, and write the artifact directory the engine loads (model, feature "
+        "spec, metadata, reference histograms, compiled library, manifest). Exit status 1 if "
+        "the model is refused, 2 if an input cannot be read or the output exists.",
+    )
+    compile_.add_argument("model", metavar="MODEL.txt", help="LightGBM model text")
+    compile_.add_argument(
+        "-o", "--output", required=True, metavar="ARTIFACT", help="artifact directory to write"
+    )
+    compile_.add_argument(
+        "--features", metavar="SPEC", help="feature spec (TOML), copied as features.toml"
+    )
+    compile_.add_argument("--name", help="model name (default: the model file's stem)")
+    compile_.add_argument(
+        "--version", help="model version (default: 12 hex digits of the model's SHA-256)"
+    )
+    compile_.add_argument(
+        "--metrics", metavar="JSON_FILE", help="training metrics (a JSON object) to record"
+    )
+    compile_.add_argument(
+        "--sample",
+        metavar="NPY_FILE",
+        help="rows (2-D .npy, NaN = missing) for the agreement check and reference histograms",
+    )
+    compile_.add_argument(
+        "--no-require-compiled",
+        dest="require_compiled",
+        action="store_false",
+        help="if the library cannot reproduce the model, write the artifact without it",
+    )
+    compile_.add_argument("--jobs", type=int, metavar="N", help="parallel gcc runs")
+    compile_.add_argument("--parallel-comp", type=int, metavar="N", help="C translation units")
+    compile_.add_argument("--cache-dir", metavar="DIR", help="compiled-library cache")
+    compile_.add_argument("--overwrite", action="store_true", help="replace ARTIFACT if present")
+    compile_.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar"
+    )
+    compile_.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    compile_.set_defaults(run=_compile)
     return parser
 
 
@@ -81,6 +131,60 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     if unreadable:
         return 2
     return 1 if failed else 0
+
+
+def _compile(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        import numpy as np
+
+        from bidcore.artifact import read_metadata
+        from bidcore.compile import build_artifact
+    except ImportError as err:
+        print(f"bidcore compile: needs bidcore[compile]: {err}", file=sys.stderr)
+        return 2
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bidcore compile: %(message)s"))
+    logger = logging.getLogger("bidcore")
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        metrics = json.loads(Path(args.metrics).read_bytes()) if args.metrics else None
+        if metrics is not None and not isinstance(metrics, dict):
+            print(f"bidcore compile: {args.metrics}: not a JSON object", file=sys.stderr)
+            return 2
+        sample = np.load(args.sample, allow_pickle=False) if args.sample else None
+        path = build_artifact(
+            args.model,
+            args.output,
+            features=args.features,
+            name=args.name,
+            version=args.version,
+            training_metrics=metrics,
+            sample=sample,
+            require_compiled=args.require_compiled,
+            parallel_comp=args.parallel_comp,
+            jobs=args.jobs,
+            cache_dir=args.cache_dir,
+            overwrite=args.overwrite,
+            progress=args.progress,
+        )
+    except BidcoreError as err:
+        print(f"bidcore compile: {err}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as err:
+        print(f"bidcore compile: {err}", file=sys.stderr)
+        return 2
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+    metadata = read_metadata(path)
+    compiled = "compiled" if metadata.compiled else f"not compiled: {metadata.compiled_refused}"
+    print(
+        f"{path}: {metadata.name} {metadata.version}, {metadata.num_trees} trees, {compiled}",
+        file=out,
+    )
+    return 0
 
 
 def _requests(files: Sequence[str], *, force_lines: bool) -> Iterator[tuple[str, bytes | None]]:

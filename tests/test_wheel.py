@@ -7,7 +7,9 @@ installs bidcore from that index alone into a fresh virtualenv, and parses a req
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -122,14 +124,29 @@ def test_the_wheel_is_typed_and_reports_its_platform(dist: Path) -> None:
     assert "manylinux" in report, report
 
 
+def _runtime_requirements(wheel: Path) -> list[str]:
+    """The wheel's own `Requires-Dist` (extras left out), pinned to the versions installed here."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    names = [
+        re.split(r"[<>=!~; \[]", line.removeprefix("Requires-Dist: "))[0]
+        for line in lines
+        if line.startswith("Requires-Dist: ") and "extra ==" not in line
+    ]
+    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
+
+
 def test_installs_from_the_index_and_parses(dist: Path, index: str, tmp_path: Path) -> None:
-    # The index serves bidcore and its one runtime dependency, so the install needs nothing else.
+    # The index serves bidcore and its runtime dependencies, so the install needs nothing else.
     packages_env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    msgspec_spec = f"msgspec=={msgspec.__version__}"
+    (wheel,) = dist.glob("bidcore-*.whl")
+    requirements = _runtime_requirements(wheel)
+    assert any(r.startswith("msgspec==") for r in requirements), requirements
     mirror = tmp_path / "mirror"
     _run(
         BIN / "python", "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-        "--dest", mirror, msgspec_spec, env=packages_env,
+        "--dest", mirror, *requirements, env=packages_env,
     )  # fmt: skip
     uploads = [*dist.iterdir(), *mirror.iterdir()]
     _run(

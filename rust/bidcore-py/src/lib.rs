@@ -7,12 +7,14 @@ use pyo3::prelude::*;
 
 mod detach;
 mod errors;
+mod models;
 mod parser;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parser::register(m)?;
+    models::register(m)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     Ok(())
 }

@@ -1,0 +1,125 @@
+//! `TreeEnsemble`: the native tree evaluator for Python.
+
+use std::sync::Arc;
+
+use bidcore_core::model::{Ensemble, Scorer};
+use bidcore_core::CoreError;
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::detach::detached;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTreeEnsemble>()?;
+    Ok(())
+}
+
+/// A tree ensemble scored by bidcore's native evaluator. Immutable; share it between threads.
+#[pyclass(frozen, name = "TreeEnsemble", module = "bidcore._core")]
+pub struct PyTreeEnsemble {
+    ensemble: Arc<Ensemble>,
+}
+
+#[pymethods]
+impl PyTreeEnsemble {
+    /// Reads a LightGBM model text (what `Booster.save_model` writes). Raises `ModelError`.
+    #[staticmethod]
+    fn from_lightgbm(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let text = text.to_owned();
+        let ensemble = detached(py, move || Ok(Ensemble::from_lightgbm_text(&text)?))?;
+        Ok(PyTreeEnsemble { ensemble: Arc::new(ensemble) })
+    }
+
+    #[getter]
+    fn num_features(&self) -> usize {
+        self.ensemble.num_features()
+    }
+
+    /// Values per row: 1, or the number of classes.
+    #[getter]
+    fn num_outputs(&self) -> usize {
+        self.ensemble.num_outputs()
+    }
+
+    #[getter]
+    fn num_trees(&self) -> usize {
+        self.ensemble.num_trees()
+    }
+
+    #[getter]
+    fn feature_names(&self) -> Vec<String> {
+        self.ensemble.feature_names().to_vec()
+    }
+
+    /// Predictions for a 2-D float64 array of rows (NaN = missing): shape `(n,)`, or `(n, k)`
+    /// for k classes. `raw=True` gives the raw margins. Releases the GIL.
+    #[pyo3(signature = (rows, *, raw = false))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        rows: PyReadonlyArray2<'py, f64>,
+        raw: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (n, width) = (rows.shape()[0], rows.shape()[1]);
+        check_width(width, self.ensemble.num_features())?;
+        let no = self.ensemble.num_outputs();
+        let input = rows.as_slice().map_err(|_| PyValueError::new_err("rows must be a C-contiguous float64 array"))?;
+        let ensemble = Arc::clone(&self.ensemble);
+        let out = detached(py, || {
+            let mut out = vec![0.0; n * no];
+            score(&*ensemble, input, &mut out, raw);
+            Ok::<_, CoreError>(out)
+        })?;
+        if no == 1 {
+            Ok(PyArray1::from_vec(py, out).into_any())
+        } else {
+            Ok(PyArray1::from_vec(py, out).reshape([n, no])?.into_any())
+        }
+    }
+
+    /// The prediction for one row (a 1-D float64 array): a float, or a list of class
+    /// probabilities. Releases the GIL.
+    #[pyo3(signature = (row, *, raw = false))]
+    fn predict_one<'py>(
+        &self,
+        py: Python<'py>,
+        row: PyReadonlyArray1<'py, f64>,
+        raw: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_width(row.len(), self.ensemble.num_features())?;
+        let input = row.as_slice().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))?;
+        let no = self.ensemble.num_outputs();
+        let mut out = [0.0; 1];
+        if no == 1 {
+            let ensemble = &*self.ensemble;
+            detached(py, || {
+                score(ensemble, input, &mut out, raw);
+                Ok::<_, CoreError>(())
+            })?;
+            return Ok(out[0].into_pyobject(py)?.into_any());
+        }
+        let mut many = vec![0.0; no];
+        let ensemble = &*self.ensemble;
+        detached(py, || {
+            score(ensemble, input, &mut many, raw);
+            Ok::<_, CoreError>(())
+        })?;
+        Ok(many.into_pyobject(py)?.into_any())
+    }
+}
+
+fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: bool) {
+    if raw {
+        scorer.predict_raw(rows, out);
+    } else {
+        scorer.predict(rows, out);
+    }
+}
+
+fn check_width(width: usize, expected: usize) -> PyResult<()> {
+    if width != expected {
+        return Err(PyValueError::new_err(format!("rows have {width} features; the model takes {expected}")));
+    }
+    Ok(())
+}
