@@ -10,6 +10,7 @@
 //! LightGBM, which adds in the same order.
 
 use super::error::ModelError;
+use super::quick::Quick;
 use super::transform::Transform;
 use super::Scorer;
 
@@ -33,7 +34,7 @@ const IS_NAN: u8 = 2;
 /// LightGBM's `kZeroThreshold`: values this close to zero count as zero for "zero as missing".
 /// LightGBM declares it `1e-35f`, a float: the double it compares with is float(1e-35), a little
 /// above 1e-35, and models carry exactly that value as the threshold of splits at zero.
-const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
+pub(super) const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
 
 /// One node. `value` is a leaf's output (`f64` bits), a numerical split's threshold (`f64` bits),
 /// the bitset of a categorical split over categories below 64, or the start and word count of a
@@ -74,6 +75,8 @@ pub struct Ensemble {
     /// Random-forest mode: raw margins are averaged over the trees of each output.
     average: bool,
     feature_names: Vec<String>,
+    /// The same trees in QuickScorer's layout, used when every tree fits it (see [`Quick`]).
+    quick: Option<Quick>,
 }
 
 /// Builds an [`Ensemble`] tree by tree, checking every reference.
@@ -130,6 +133,7 @@ impl EnsembleBuilder {
                 base: vec![0.0; num_outputs.max(1)],
                 average: false,
                 feature_names: Vec::new(),
+                quick: None,
             },
             trees: Vec::new(),
         }
@@ -202,10 +206,13 @@ impl EnsembleBuilder {
     /// Lays every tree out depth first and returns the ensemble, after checking that each tree
     /// is a tree (no split reached twice, so no walk can loop).
     pub fn build(mut self) -> Result<Ensemble, ModelError> {
-        for (output, splits, leaves) in std::mem::take(&mut self.trees) {
-            let (root, depth) = self.lay_out(&splits, &leaves)?;
-            self.ensemble.roots.push((root, output as u32, depth));
+        let trees = std::mem::take(&mut self.trees);
+        for (output, splits, leaves) in &trees {
+            let (root, depth) = self.lay_out(splits, leaves)?;
+            self.ensemble.roots.push((root, *output as u32, depth));
         }
+        let e = &self.ensemble;
+        self.ensemble.quick = Quick::build(&trees, e.num_features, e.num_outputs, e.comparison);
         Ok(self.ensemble)
     }
 
@@ -290,6 +297,23 @@ impl Ensemble {
 
     pub fn feature_names(&self) -> &[String] {
         &self.feature_names
+    }
+
+    /// How the trees are evaluated: `"quickscorer"` when every tree has at most 64 leaves,
+    /// else `"nodes"` (the node walker).
+    pub fn layout(&self) -> &'static str {
+        if self.quick.is_some() {
+            "quickscorer"
+        } else {
+            "nodes"
+        }
+    }
+
+    /// The same ensemble scored by the node walker only: for comparisons and benchmarks.
+    #[doc(hidden)]
+    pub fn node_walker(mut self) -> Self {
+        self.quick = None;
+        self
     }
 
     /// The output of the leaf a prepared row ends in, for the tree rooted at `node`.
@@ -396,6 +420,12 @@ impl Scorer for Ensemble {
 
     /// Rows in blocks of [`BLOCK_ROWS`], each block tree by tree.
     fn predict_raw(&self, rows: &[f64], raw: &mut [f64]) {
+        if let Some(quick) = self.quick.as_ref().filter(|_| self.num_features > 0) {
+            raw.fill(0.0);
+            quick.add_raw(rows, self.num_features, raw, BLOCK_ROWS);
+            self.finish_raw(raw);
+            return;
+        }
         let nf = self.num_features.max(1);
         let no = self.num_outputs;
         PREPARED.with(|prepared| {

@@ -8,6 +8,7 @@
 mod ensemble;
 mod error;
 mod lightgbm;
+mod quick;
 mod transform;
 
 pub use ensemble::{Comparison, Ensemble, EnsembleBuilder, MissingType, Split, BLOCK_ROWS};

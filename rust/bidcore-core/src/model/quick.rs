@@ -1,0 +1,555 @@
+//! QuickScorer: an ensemble scored feature by feature instead of node by node.
+//!
+//! Following Lucchese et al., "QuickScorer" (SIGIR 2015): a tree's leaves are numbered left to
+//! right and a row keeps one bit per leaf, all set at first. A split the row does *not* take to
+//! the left (a "false" split) rules out every leaf of its left subtree, so its precomputed mask
+//! clears them. Once every false split of every tree has been applied, the exit leaf of each tree
+//! is the lowest bit still set. The false splits are found per feature without walking trees:
+//!
+//! * numerical splits of a feature sit in one array sorted by threshold, so the false ones for a
+//!   value `x` (`x > t` under LightGBM's `x <= t`) are a prefix, scanned until the first
+//!   threshold at or above `x`;
+//! * for a categorical feature the false splits depend only on the category, so each category
+//!   (and "no category": NaN, negative, never seen in a split) has its list precomputed, one
+//!   combined mask per tree;
+//! * a NaN value's effect is fixed, so it is one precomputed list too; zero-as-missing splits get
+//!   their own sorted array and a list for zero-like values.
+//!
+//! Nothing here branches on which way a split goes, so the cost is no longer mispredicted
+//! branches and a chain of dependent loads per node, but short sequential scans. It needs at most
+//! 64 leaves per tree (one `u64` of leaf bits); larger trees use the node walker.
+//!
+//! Trees are still added in model order once each exit leaf is known, so the margins are
+//! bit-for-bit those of the node walker and of LightGBM.
+
+use std::cell::RefCell;
+
+use super::ensemble::{Comparison, MissingType, Split, ZERO_THRESHOLD};
+
+/// Trees with more leaves than this are scored by the node walker.
+pub(super) const MAX_LEAVES: usize = 64;
+
+/// Precomputed categorical lists above this many entries (10 MiB) make the model score with the
+/// node walker instead: the lists would no longer stay in cache.
+const MAX_CATEGORY_ENTRIES: usize = 1 << 20;
+
+/// A tree's split as QuickScorer needs it: which leaves its left subtree holds.
+struct FalseMask {
+    tree: u16,
+    /// Clears the split's left-subtree leaves.
+    mask: u64,
+}
+
+/// Where each of one feature's lists lies in the shared arrays.
+#[derive(Debug, Clone, PartialEq)]
+struct FeatureLists {
+    feature: u32,
+    /// Numerical splits whose missing type is None or NaN, sorted by threshold.
+    compare: (u32, u32),
+    /// Zero-as-missing numerical splits, sorted by threshold (skipped for zero-like values).
+    compare_zero: (u32, u32),
+    /// The false splits for a NaN value (all of them are fixed), per tree combined.
+    nan: (u32, u32),
+    /// The zero-as-missing splits whose default is right, for zero-like values.
+    zero: (u32, u32),
+    /// Categories `0..categories` have their lists at `category_offsets[category_start + c]`.
+    categories: u32,
+    category_start: u32,
+    /// The false splits for a value in no split's category set: every categorical split.
+    no_category: (u32, u32),
+}
+
+/// The whole ensemble in QuickScorer's layout.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Quick {
+    comparison: Comparison,
+    num_outputs: usize,
+    tree_output: Vec<u32>,
+    tree_leaf_start: Vec<u32>,
+    /// Per tree: one bit set for each of its leaves.
+    initial: Vec<u64>,
+    leaf_values: Vec<f64>,
+    features: Vec<FeatureLists>,
+    /// Sorted numerical splits: thresholds (for `LessF32`, already rounded to `f32`), and masks.
+    thresholds: Vec<f64>,
+    sorted_trees: Vec<u16>,
+    sorted_masks: Vec<u64>,
+    /// Unsorted lists (NaN, zero, categories): one entry per tree, masks combined.
+    list_trees: Vec<u16>,
+    list_masks: Vec<u64>,
+    category_offsets: Vec<u32>,
+}
+
+/// Each thread's working memory: leaf bits after a block's shared features, one row's leaf
+/// bits, and the features that vary within the block.
+struct Scratch {
+    shared: Vec<u64>,
+    masks: Vec<u64>,
+    varying: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> =
+        const { RefCell::new(Scratch { shared: Vec::new(), masks: Vec::new(), varying: Vec::new() }) };
+}
+
+/// Splits of one feature, gathered while reading the trees.
+#[derive(Default)]
+struct Gathered {
+    compare: Vec<(f64, FalseMask)>,
+    compare_zero: Vec<(f64, FalseMask)>,
+    nan: Vec<FalseMask>,
+    zero: Vec<FalseMask>,
+    categorical: Vec<(Vec<u32>, FalseMask)>,
+}
+
+impl Quick {
+    /// The QuickScorer layout of `trees` (output, splits, leaf values), or `None` when a tree
+    /// has more than 64 leaves or the categorical lists would be too large.
+    pub(super) fn build(
+        trees: &[(usize, Vec<Split>, Vec<f64>)],
+        num_features: usize,
+        num_outputs: usize,
+        comparison: Comparison,
+    ) -> Option<Quick> {
+        if trees.len() > usize::from(u16::MAX) || trees.iter().any(|(_, _, leaves)| leaves.len() > MAX_LEAVES) {
+            return None;
+        }
+        let mut quick = Quick {
+            comparison,
+            num_outputs,
+            tree_output: Vec::with_capacity(trees.len()),
+            tree_leaf_start: Vec::with_capacity(trees.len()),
+            initial: Vec::with_capacity(trees.len()),
+            leaf_values: Vec::new(),
+            features: Vec::new(),
+            thresholds: Vec::new(),
+            sorted_trees: Vec::new(),
+            sorted_masks: Vec::new(),
+            list_trees: Vec::new(),
+            list_masks: Vec::new(),
+            category_offsets: Vec::new(),
+        };
+        let mut gathered: Vec<Gathered> = (0..num_features).map(|_| Gathered::default()).collect();
+        for (tree, (output, splits, leaves)) in trees.iter().enumerate() {
+            let tree = tree as u16;
+            quick.tree_output.push(*output as u32);
+            quick.tree_leaf_start.push(u32::try_from(quick.leaf_values.len()).ok()?);
+            let order = leaf_order(splits, leaves.len());
+            quick.leaf_values.extend(order.leaves.iter().map(|&leaf| leaves[leaf]));
+            quick.initial.push(bits(0, leaves.len()));
+            for (split, &(low, high)) in splits.iter().zip(&order.left_leaves) {
+                let mask = !bits(low, high);
+                match split {
+                    Split::Numerical { feature, threshold, default_left, missing, .. } => {
+                        let g = &mut gathered[*feature as usize];
+                        let entry = || FalseMask { tree, mask };
+                        match missing {
+                            MissingType::None => {
+                                // NaN is compared as 0.0.
+                                if !goes_left(comparison, 0.0, *threshold) {
+                                    g.nan.push(entry());
+                                }
+                                g.compare.push((*threshold, entry()));
+                            }
+                            MissingType::NaN => {
+                                if !default_left {
+                                    g.nan.push(entry());
+                                }
+                                g.compare.push((*threshold, entry()));
+                            }
+                            MissingType::Zero => {
+                                if !default_left {
+                                    g.nan.push(entry());
+                                    g.zero.push(entry());
+                                }
+                                g.compare_zero.push((*threshold, entry()));
+                            }
+                        }
+                    }
+                    Split::Categorical { feature, left_categories, .. } => {
+                        let g = &mut gathered[*feature as usize];
+                        g.nan.push(FalseMask { tree, mask });
+                        g.categorical.push((left_categories.clone(), FalseMask { tree, mask }));
+                    }
+                }
+            }
+        }
+        let mut category_entries = 0usize;
+        for (feature, g) in gathered.into_iter().enumerate() {
+            if g.compare.is_empty() && g.compare_zero.is_empty() && g.categorical.is_empty() {
+                continue;
+            }
+            let compare = quick.push_sorted(g.compare);
+            let compare_zero = quick.push_sorted(g.compare_zero);
+            let nan = quick.push_list(&g.nan);
+            let zero = quick.push_list(&g.zero);
+            let categories = g.categorical.iter().flat_map(|(cats, _)| cats.iter().map(|&c| c + 1)).max().unwrap_or(0);
+            category_entries += categories as usize * g.categorical.len();
+            if category_entries > MAX_CATEGORY_ENTRIES {
+                return None;
+            }
+            let category_start = u32::try_from(quick.category_offsets.len()).ok()?;
+            for category in 0..categories {
+                let falses: Vec<FalseMask> = g
+                    .categorical
+                    .iter()
+                    .filter(|(cats, _)| !cats.contains(&category))
+                    .map(|(_, m)| FalseMask { tree: m.tree, mask: m.mask })
+                    .collect();
+                let (start, _) = quick.push_list(&falses);
+                quick.category_offsets.push(start);
+            }
+            let all: Vec<FalseMask> =
+                g.categorical.iter().map(|(_, m)| FalseMask { tree: m.tree, mask: m.mask }).collect();
+            let no_category = quick.push_list(&all);
+            // The end of the last category's list.
+            quick.category_offsets.push(no_category.0);
+            quick.features.push(FeatureLists {
+                feature: feature as u32,
+                compare,
+                compare_zero,
+                nan,
+                zero,
+                categories,
+                category_start,
+                no_category,
+            });
+        }
+        Some(quick)
+    }
+
+    /// Appends numerical splits sorted by threshold; returns their range.
+    fn push_sorted(&mut self, mut splits: Vec<(f64, FalseMask)>) -> (u32, u32) {
+        if self.comparison == Comparison::LessF32 {
+            for (t, _) in &mut splits {
+                *t = f64::from(*t as f32);
+            }
+        }
+        splits.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let start = self.thresholds.len() as u32;
+        for (t, m) in splits {
+            self.thresholds.push(t);
+            self.sorted_trees.push(m.tree);
+            self.sorted_masks.push(m.mask);
+        }
+        (start, self.thresholds.len() as u32)
+    }
+
+    /// Appends a list with the masks of each tree combined (in tree order); returns its range.
+    fn push_list(&mut self, entries: &[FalseMask]) -> (u32, u32) {
+        let start = self.list_trees.len() as u32;
+        let mut combined: Vec<(u16, u64)> = Vec::new();
+        for e in entries {
+            match combined.iter_mut().find(|(tree, _)| *tree == e.tree) {
+                Some((_, mask)) => *mask &= e.mask,
+                None => combined.push((e.tree, e.mask)),
+            }
+        }
+        combined.sort_by_key(|&(tree, _)| tree);
+        for (tree, mask) in combined {
+            self.list_trees.push(tree);
+            self.list_masks.push(mask);
+        }
+        (start, self.list_trees.len() as u32)
+    }
+
+    /// Raw margins of `rows` (row-major, `num_features` values each), added to `raw`, which
+    /// holds `num_outputs` zeros per row.
+    ///
+    /// Rows are taken in blocks. A feature with the same value in every row of a block is
+    /// applied once for the block: the engine scores the candidate campaigns of one impression
+    /// together, and their rows differ only in the campaign's own features, so most of the work
+    /// is shared. (Applying the same masks in another order gives the same bits, so the margins
+    /// are the same as row by row.)
+    pub(super) fn add_raw(&self, rows: &[f64], num_features: usize, raw: &mut [f64], block_rows: usize) {
+        let trees = self.initial.len();
+        SCRATCH.with(|scratch| {
+            let Scratch { shared, masks, varying } = &mut *scratch.borrow_mut();
+            for (block, out) in rows.chunks(num_features * block_rows).zip(raw.chunks_mut(self.num_outputs * block_rows)) {
+                shared.clear();
+                shared.extend_from_slice(&self.initial);
+                varying.clear();
+                let first = &block[..num_features];
+                for (i, lists) in self.features.iter().enumerate() {
+                    let f = lists.feature as usize;
+                    let x = first[f];
+                    if block.chunks_exact(num_features).all(|row| row[f].to_bits() == x.to_bits()) {
+                        self.apply_feature(lists, x, shared);
+                    } else {
+                        varying.push(i);
+                    }
+                }
+                masks.clear();
+                for (row, margins) in block.chunks_exact(num_features).zip(out.chunks_exact_mut(self.num_outputs)) {
+                    masks.clear();
+                    masks.extend_from_slice(shared);
+                    for &i in varying.iter() {
+                        let lists = &self.features[i];
+                        self.apply_feature(lists, row[lists.feature as usize], masks);
+                    }
+                    self.add_leaves(masks, margins);
+                }
+                debug_assert_eq!(masks.len(), trees);
+            }
+        });
+    }
+
+    /// Clears, in one row's leaf bits, the leaves ruled out by the splits on one feature.
+    #[inline(always)]
+    fn apply_feature(&self, lists: &FeatureLists, x: f64, masks: &mut [u64]) {
+        if x.is_nan() {
+            self.apply_list(lists.nan, masks);
+            return;
+        }
+        self.scan(lists.compare, x, masks);
+        if x.abs() <= ZERO_THRESHOLD {
+            self.apply_list(lists.zero, masks);
+        } else {
+            self.scan(lists.compare_zero, x, masks);
+        }
+        if lists.categories > 0 {
+            // C++'s cast truncates toward zero (saturating here); negatives are no category.
+            let category = x as i64;
+            if category >= 0 && category < i64::from(lists.categories) {
+                let at = lists.category_start as usize + category as usize;
+                self.apply_list((self.category_offsets[at], self.category_offsets[at + 1]), masks);
+            } else {
+                self.apply_list(lists.no_category, masks);
+            }
+        }
+    }
+
+    /// Applies the sorted splits `x` does not send left: a prefix of the range, found by a
+    /// binary search so that applying it needs no test per split.
+    #[inline(always)]
+    fn scan(&self, (start, end): (u32, u32), x: f64, masks: &mut [u64]) {
+        let (start, end) = (start as usize, end as usize);
+        let thresholds = &self.thresholds[start..end];
+        let falses = match self.comparison {
+            Comparison::LessEqualF64 => thresholds.partition_point(|&t| t < x),
+            Comparison::LessF32 => {
+                let x = f64::from(x as f32);
+                thresholds.partition_point(|&t| t <= x)
+            }
+        };
+        let range = start..start + falses;
+        for (&tree, &mask) in self.sorted_trees[range.clone()].iter().zip(&self.sorted_masks[range]) {
+            masks[tree as usize] &= mask;
+        }
+    }
+
+    #[inline(always)]
+    fn apply_list(&self, (start, end): (u32, u32), masks: &mut [u64]) {
+        let range = start as usize..end as usize;
+        for (&tree, &mask) in self.list_trees[range.clone()].iter().zip(&self.list_masks[range]) {
+            masks[tree as usize] &= mask;
+        }
+    }
+
+    /// Adds each tree's exit leaf, in model order.
+    #[inline(always)]
+    fn add_leaves(&self, masks: &[u64], margins: &mut [f64]) {
+        for ((&mask, &start), &output) in masks.iter().zip(&self.tree_leaf_start).zip(&self.tree_output) {
+            let leaf = start as usize + mask.trailing_zeros() as usize;
+            margins[output as usize] += self.leaf_values[leaf];
+        }
+    }
+}
+
+fn goes_left(comparison: Comparison, x: f64, threshold: f64) -> bool {
+    match comparison {
+        Comparison::LessEqualF64 => x <= threshold,
+        Comparison::LessF32 => (x as f32) < (threshold as f32),
+    }
+}
+
+/// Bits `low..high` set.
+fn bits(low: usize, high: usize) -> u64 {
+    let upto = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    upto(high) & !upto(low)
+}
+
+/// A tree's leaves in left-to-right order, and for each split the positions (in that order) of
+/// the leaves of its left subtree.
+struct LeafOrder {
+    leaves: Vec<usize>,
+    left_leaves: Vec<(usize, usize)>,
+}
+
+/// The tree is known to be a tree (checked by the builder) with at most 64 leaves, so the
+/// recursion is at most 63 deep.
+fn leaf_order(splits: &[Split], num_leaves: usize) -> LeafOrder {
+    fn visit(child: i32, splits: &[Split], order: &mut LeafOrder) -> (usize, usize) {
+        if child < 0 {
+            order.leaves.push((!child) as usize);
+            let at = order.leaves.len();
+            return (at - 1, at);
+        }
+        let (left, right) = match &splits[child as usize] {
+            Split::Numerical { left, right, .. } | Split::Categorical { left, right, .. } => (*left, *right),
+        };
+        let (low, middle) = visit(left, splits, order);
+        let (_, high) = visit(right, splits, order);
+        order.left_leaves[child as usize] = (low, middle);
+        (low, high)
+    }
+    let mut order = LeafOrder { leaves: Vec::with_capacity(num_leaves), left_leaves: vec![(0, 0); splits.len()] };
+    visit(if splits.is_empty() { !0 } else { 0 }, splits, &mut order);
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ensemble::EnsembleBuilder;
+    use super::super::{Ensemble, Scorer, Transform};
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A deterministic generator for random trees and rows (proptest shrinks the seed).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            // xorshift64*
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        /// Values that hit every edge: thresholds themselves, zeros of both signs, values
+        /// within 1e-35 of zero, NaN, negatives, fractional categories, huge numbers.
+        fn value(&mut self) -> f64 {
+            const EDGES: [f64; 12] = [0.0, -0.0, 1e-36, -1e-36, f64::NAN, -1.0, 0.5, 1.0, 2.0, 3.7, 63.0, 1e300];
+            if self.below(2) == 0 {
+                EDGES[self.below(EDGES.len() as u64) as usize]
+            } else {
+                (self.below(200) as f64 - 50.0) / 4.0
+            }
+        }
+    }
+
+    /// A random tree with at most `max_leaves` leaves over `num_features` features.
+    fn random_tree(rng: &mut Rng, num_features: u32, max_leaves: usize) -> (Vec<Split>, Vec<f64>) {
+        let leaves = 1 + rng.below(max_leaves as u64) as usize;
+        let mut splits: Vec<Split> = Vec::new();
+        // Grow by splitting a random leaf reference until the tree has `leaves` leaves.
+        let mut open: Vec<(Option<(usize, bool)>,)> = vec![(None,)];
+        while splits.len() + 1 < leaves {
+            let pick = rng.below(open.len() as u64) as usize;
+            let (parent,) = open.swap_remove(pick);
+            let index = splits.len();
+            let feature = rng.below(u64::from(num_features)) as u32;
+            let split = if rng.below(3) == 0 {
+                let left_categories = (0..1 + rng.below(4)).map(|_| rng.below(70) as u32).collect();
+                Split::Categorical { feature, left_categories, left: 0, right: 0 }
+            } else {
+                let missing = [MissingType::None, MissingType::NaN, MissingType::Zero][rng.below(3) as usize];
+                let threshold = match rng.below(3) {
+                    0 => 0.0,
+                    1 => 1e-35_f32 as f64,
+                    _ => (rng.below(100) as f64 - 30.0) / 8.0,
+                };
+                Split::Numerical { feature, threshold, default_left: rng.below(2) == 0, missing, left: 0, right: 0 }
+            };
+            splits.push(split);
+            if let Some((p, is_left)) = parent {
+                set_child(&mut splits[p], is_left, index as i32);
+            }
+            open.push((Some((index, true)),));
+            open.push((Some((index, false)),));
+        }
+        // The open references become the leaves.
+        let mut values = Vec::new();
+        for (parent,) in open {
+            let leaf = values.len() as i32;
+            values.push((rng.below(1000) as f64 - 500.0) / 64.0);
+            if let Some((p, is_left)) = parent {
+                set_child(&mut splits[p], is_left, !leaf);
+            }
+        }
+        (splits, values)
+    }
+
+    fn set_child(split: &mut Split, is_left: bool, child: i32) {
+        let (left, right) = match split {
+            Split::Numerical { left, right, .. } | Split::Categorical { left, right, .. } => (left, right),
+        };
+        if is_left {
+            *left = child;
+        } else {
+            *right = child;
+        }
+    }
+
+    fn random_ensemble(rng: &mut Rng, comparison: Comparison, max_leaves: usize) -> Ensemble {
+        let num_features = 1 + rng.below(5) as u32;
+        let num_outputs = 1 + rng.below(2) as usize;
+        let mut b = EnsembleBuilder::new(num_features as usize, num_outputs, comparison, Transform::Identity);
+        for t in 0..1 + rng.below(12) as usize {
+            let (splits, leaves) = random_tree(rng, num_features, max_leaves);
+            b.tree(t % num_outputs, &splits, &leaves).unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// QuickScorer's margins equal the node walker's, bit for bit, single rows and blocks
+        /// (blocks with columns shared by every row too).
+        #[test]
+        fn quickscorer_equals_the_node_walker(seed in any::<u64>(), f32_compare in any::<bool>()) {
+            let mut rng = Rng(seed | 1);
+            let comparison = if f32_compare { Comparison::LessF32 } else { Comparison::LessEqualF64 };
+            let quick = random_ensemble(&mut rng, comparison, MAX_LEAVES);
+            prop_assert_eq!(quick.layout(), "quickscorer");
+            let walker = quick.clone().node_walker();
+            let nf = quick.num_features();
+            let no = quick.num_outputs();
+            let n = 1 + rng.below(40) as usize;
+            let shared: Vec<bool> = (0..nf).map(|_| rng.below(2) == 0).collect();
+            let template: Vec<f64> = (0..nf).map(|_| rng.value()).collect();
+            let rows: Vec<f64> = (0..n * nf)
+                .map(|i| if shared[i % nf] { template[i % nf] } else { rng.value() })
+                .collect();
+            let (mut a, mut b) = (vec![0.0; n * no], vec![0.0; n * no]);
+            quick.predict_raw(&rows, &mut a);
+            walker.predict_raw(&rows, &mut b);
+            for (x, y) in a.iter().zip(&b) {
+                prop_assert_eq!(x.to_bits(), y.to_bits(), "rows {:?}", rows);
+            }
+            for (row, expected) in rows.chunks(nf).zip(b.chunks(no)) {
+                let mut one = vec![0.0; no];
+                quick.predict_raw(row, &mut one);
+                prop_assert_eq!(&one, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn trees_over_64_leaves_use_the_node_walker() {
+        let mut rng = Rng(7);
+        let mut b = EnsembleBuilder::new(3, 1, Comparison::LessEqualF64, Transform::Identity);
+        let (splits, leaves) = loop {
+            let tree = random_tree(&mut rng, 3, 200);
+            if tree.1.len() > MAX_LEAVES {
+                break tree;
+            }
+        };
+        b.tree(0, &splits, &leaves).unwrap();
+        assert_eq!(b.build().unwrap().layout(), "nodes");
+    }
+
+    #[test]
+    fn leaf_bits() {
+        assert_eq!(bits(0, 64), u64::MAX);
+        assert_eq!(bits(1, 3), 0b110);
+        assert_eq!(bits(5, 5), 0);
+    }
+}
