@@ -266,7 +266,9 @@ impl Quick {
         let trees = self.initial.len();
         SCRATCH.with(|scratch| {
             let Scratch { shared, masks, varying } = &mut *scratch.borrow_mut();
-            for (block, out) in rows.chunks(num_features * block_rows).zip(raw.chunks_mut(self.num_outputs * block_rows)) {
+            for (block, out) in
+                rows.chunks(num_features * block_rows).zip(raw.chunks_mut(self.num_outputs * block_rows))
+            {
                 shared.clear();
                 shared.extend_from_slice(&self.initial);
                 varying.clear();
