@@ -73,4 +73,37 @@ class TreeEnsemble:
     ) -> float | list[float]:
         """The prediction for one row: a float, or a list per class; releases the GIL."""
 
+def feature_sources() -> tuple[list[str], list[str], list[str]]:
+    """The number, text and derived source names the native extractor knows."""
+
+@final
+class FeatureExtractor:
+    """A feature spec compiled for native extraction; thread-safe (bidcore.features)."""
+
+    def __init__(
+        self,
+        features: list[tuple[str, str, list[str] | None, float, int]],
+        usd_rates: dict[str, float],
+    ) -> None: ...
+    @property
+    def num_features(self) -> int: ...
+    def extract(
+        self,
+        body: bytes,
+        *,
+        imp: int = 0,
+        timestamp: float = ...,
+        campaign: list[float] | None = None,
+    ) -> npt.NDArray[np.float64]:
+        """One imp's features; raises InvalidRequestError or IndexError. Releases the GIL."""
+    def matrix(
+        self,
+        bodies: list[bytes],
+        *,
+        timestamps: npt.NDArray[np.float64] | None = None,
+        campaign: list[float] | None = None,
+        skip_invalid: bool = False,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], list[tuple[int, str]]]:
+        """A row per imp of every body, their (request, imp), the skipped invalid bodies."""
+
 def _panic(message: str) -> None: ...

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod features;
 pub mod model;
 pub mod money;
 pub mod openrtb;

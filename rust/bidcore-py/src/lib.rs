@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod detach;
 mod errors;
+mod features;
 mod models;
 mod parser;
 
@@ -15,6 +16,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parser::register(m)?;
     models::register(m)?;
+    features::register(m)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     Ok(())
 }

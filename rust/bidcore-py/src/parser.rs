@@ -22,7 +22,7 @@ thread_local! {
 const ARENA_KEEP_BYTES: usize = 1 << 20;
 
 /// Runs `work` with this thread's arena, freshly reset.
-fn with_arena<T>(work: impl FnOnce(&Bump) -> T) -> T {
+pub(crate) fn with_arena<T>(work: impl FnOnce(&Bump) -> T) -> T {
     ARENA.with(|cell| {
         let mut arena = cell.borrow_mut();
         arena.reset();
