@@ -1,12 +1,23 @@
 # Stubs for the native module built from rust/bidcore-py; checked by `mypy.stubtest` in `make lint`.
 
+import os
+from pathlib import Path
 from typing import final
 
 import numpy as np
 import numpy.typing as npt
 
 # pyo3 lists every name it adds to the module in `__all__`.
-__all__ = ["Limits", "RequestParser", "TreeEnsemble", "__version__", "_panic"]
+__all__ = [
+    "CompiledModel",
+    "FeatureExtractor",
+    "Limits",
+    "RequestParser",
+    "TreeEnsemble",
+    "__version__",
+    "_panic",
+    "feature_sources",
+]
 
 __version__: str
 
@@ -56,6 +67,38 @@ class TreeEnsemble:
     @staticmethod
     def from_lightgbm(text: str) -> TreeEnsemble:
         """Read LightGBM's model text; raises ModelError."""
+    @staticmethod
+    def from_treelite_json(text: str) -> TreeEnsemble:
+        """Read a Treelite model's JSON (``dump_as_json``); raises ModelError."""
+    @property
+    def num_features(self) -> int: ...
+    @property
+    def num_outputs(self) -> int: ...
+    @property
+    def num_trees(self) -> int: ...
+    @property
+    def layout(self) -> str:
+        """Either "quickscorer" or "nodes" (trees over 64 leaves)."""
+    @property
+    def feature_names(self) -> list[str]: ...
+    def predict(
+        self, rows: npt.NDArray[np.float64], *, raw: bool = False
+    ) -> npt.NDArray[np.float64]:
+        """Predictions for C-contiguous float64 rows; releases the GIL."""
+    def predict_one(
+        self, row: npt.NDArray[np.float64], *, raw: bool = False
+    ) -> float | list[float]:
+        """The prediction for one row: a float, or a list per class; releases the GIL."""
+
+@final
+class CompiledModel:
+    """A tree ensemble scored by its TL2cgen-compiled library, called from Rust; thread-safe."""
+
+    @staticmethod
+    def load(library: str | os.PathLike[str], model_text: str, *, sha256: str) -> CompiledModel:
+        """Load and check the library built from LightGBM's model text (its SHA-256, feature
+        and output counts, raw margins against the native evaluator's); raises ModelError.
+        Releases the GIL."""
     @property
     def num_features(self) -> int: ...
     @property
@@ -64,6 +107,9 @@ class TreeEnsemble:
     def num_trees(self) -> int: ...
     @property
     def feature_names(self) -> list[str]: ...
+    @property
+    def path(self) -> Path:
+        """The library's file."""
     def predict(
         self, rows: npt.NDArray[np.float64], *, raw: bool = False
     ) -> npt.NDArray[np.float64]:
@@ -80,11 +126,11 @@ def feature_sources() -> tuple[list[str], list[str], list[str]]:
 class FeatureExtractor:
     """A feature spec compiled for native extraction; thread-safe (bidcore.features)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         features: list[tuple[str, str, list[str] | None, float, int]],
         usd_rates: dict[str, float],
-    ) -> None: ...
+    ) -> FeatureExtractor: ...
     @property
     def num_features(self) -> int: ...
     def extract(

@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod compiled;
 mod detach;
 mod errors;
 mod features;
@@ -17,6 +18,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     parser::register(m)?;
     models::register(m)?;
     features::register(m)?;
+    compiled::register(m)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     Ok(())
 }

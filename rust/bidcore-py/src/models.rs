@@ -31,6 +31,16 @@ impl PyTreeEnsemble {
         Ok(PyTreeEnsemble { ensemble: Arc::new(ensemble) })
     }
 
+    /// Reads the JSON of a Treelite model (`treelite.Model.dump_as_json(pretty_print=False)`):
+    /// XGBoost, scikit-learn and the other ensembles Treelite imports. Raises `ModelError`.
+    /// Releases the GIL.
+    #[staticmethod]
+    fn from_treelite_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let text = text.to_owned();
+        let ensemble = detached(py, move || Ok(Ensemble::from_treelite_json(&text)?))?;
+        Ok(PyTreeEnsemble { ensemble: Arc::new(ensemble) })
+    }
+
     #[getter]
     fn num_features(&self) -> usize {
         self.ensemble.num_features()
@@ -45,6 +55,13 @@ impl PyTreeEnsemble {
     #[getter]
     fn num_trees(&self) -> usize {
         self.ensemble.num_trees()
+    }
+
+    /// How the trees are evaluated: `"quickscorer"` (every tree has at most 64 leaves) or
+    /// `"nodes"`.
+    #[getter]
+    fn layout(&self) -> &'static str {
+        self.ensemble.layout()
     }
 
     #[getter]
@@ -109,7 +126,7 @@ impl PyTreeEnsemble {
     }
 }
 
-fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: bool) {
+pub(crate) fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: bool) {
     if raw {
         scorer.predict_raw(rows, out);
     } else {
@@ -117,7 +134,7 @@ fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: bool) {
     }
 }
 
-fn check_width(width: usize, expected: usize) -> PyResult<()> {
+pub(crate) fn check_width(width: usize, expected: usize) -> PyResult<()> {
     if width != expected {
         return Err(PyValueError::new_err(format!("rows have {width} features; the model takes {expected}")));
     }

@@ -3,16 +3,20 @@
 //! [`Ensemble`] is bidcore's own compact representation of a gradient-boosted ensemble, read
 //! from LightGBM's model text ([`lightgbm`], LightGBM's exact semantics) or from Treelite's model
 //! for the ensembles Treelite imports. [`Scorer`] is what the engine calls; the native
-//! [`Ensemble`] and the TL2cgen-compiled library both implement it.
+//! [`Ensemble`] and the TL2cgen-compiled library ([`CompiledScorer`]) both implement it.
 
+mod compiled;
 mod ensemble;
 mod error;
 mod lightgbm;
 mod quick;
 mod transform;
+mod treelite;
 
+pub use compiled::{CompiledScorer, AGREEMENT_TOLERANCE};
 pub use ensemble::{Comparison, Ensemble, EnsembleBuilder, MissingType, Split, BLOCK_ROWS};
 pub use error::ModelError;
+pub use lightgbm::categorical_split_features;
 pub use transform::Transform;
 
 /// Scores rows of features. `rows` is row-major, `num_features` values per row (NaN = missing);

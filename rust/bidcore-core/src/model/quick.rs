@@ -310,7 +310,9 @@ impl Quick {
         } else {
             self.scan(lists.compare_zero, x, masks);
         }
-        if lists.categories > 0 {
+        // A feature whose categorical splits all list no category has no per-category lists, but
+        // its splits still send every value right.
+        if lists.categories > 0 || lists.no_category.0 < lists.no_category.1 {
             // C++'s cast truncates toward zero (saturating here); negatives are no category.
             let category = x as i64;
             if category >= 0 && category < i64::from(lists.categories) {
@@ -448,7 +450,7 @@ mod tests {
             let index = splits.len();
             let feature = rng.below(u64::from(num_features)) as u32;
             let split = if rng.below(3) == 0 {
-                let left_categories = (0..1 + rng.below(4)).map(|_| rng.below(70) as u32).collect();
+                let left_categories = (0..rng.below(5)).map(|_| rng.below(70) as u32).collect();
                 Split::Categorical { feature, left_categories, left: 0, right: 0 }
             } else {
                 let missing = [MissingType::None, MissingType::NaN, MissingType::Zero][rng.below(3) as usize];
