@@ -104,6 +104,13 @@ class Model:
 
     def predict_one(self, row: npt.ArrayLike, *, raw: bool = False) -> float | list[float]:
         """The prediction for one row: a float, or one value per class."""
+        if type(row) is np.ndarray:
+            # The hot path: a float64 vector goes straight to the native call (its checks refuse
+            # anything else, which is then converted below).
+            try:
+                return self._scorer.predict_one(row, raw=raw)
+            except (TypeError, ValueError):
+                pass
         vector = np.ascontiguousarray(row, dtype=np.float64)
         if vector.ndim != 1:
             raise ValueError(f"a row must be a 1-D array, got {vector.ndim} dimensions")
