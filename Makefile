@@ -72,6 +72,11 @@ bench: dev ## pytest-benchmark suites, peers side by side; prints the comparison
 		--benchmark-json=.benchmarks/latest.json
 	python benchmarks/report.py .benchmarks/latest.json
 
+.PHONY: bench-models
+bench-models: dev ## model scoring: bidcore's scorers and every peer (lleaves, TL2cgen, LightGBM C API…) in one run
+	python -m pip install --quiet -r requirements/bench.txt
+	python benchmarks/models.py
+
 .PHONY: bench-gate
 bench-gate: dev ## short benchmark run; fails if a speed ratio to a peer falls below its floor
 	python benchmarks/gate.py
