@@ -24,7 +24,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("artifact")
     model = model_path(ModelSpec(categorical=False, size=TINY), root / "models")
     spec = root / "features.toml"
-    spec.write_text('[features]\nnum_00 = { source = "imp.bidfloor" }\n')
+    spec.write_text(
+        "".join(f'[[features]]\nname = "f{j}"\nnumber = "imp.bidfloor"\n' for j in range(40))
+    )
     return build_artifact(
         model, root / "ctr", features=spec, version="1", cache_dir=root / "cache", progress=False
     )

@@ -54,11 +54,30 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+def _spec_toml(columns: int) -> str:
+    """A feature spec with one column per model input (what they read does not matter here)."""
+    return "".join(
+        f'[[features]]\nname = "f{j:02d}"\nnumber = "imp.bidfloor"\n' for j in range(columns)
+    )
+
+
 @pytest.fixture
 def spec_file(tmp_path: Path) -> Path:
     path = tmp_path / "spec.toml"
-    path.write_text('[features.num_00]\nsource = "imp.bidfloor"\n')
+    path.write_text(_spec_toml(40))
     return path
+
+
+def test_a_feature_spec_must_match_the_model(models: Path, tmp_path: Path, cache: Path) -> None:
+    tiny_model = model_path(BINARY, models)
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(_spec_toml(39))
+    with pytest.raises(ConfigError, match="the feature spec has 39 features; the model takes 40"):
+        _build(tiny_model, tmp_path / "out", cache, features=wrong)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[features]]\nname = "x"\nnumber = "imp.nope"\n')
+    with pytest.raises(ConfigError, match="unknown number source"):
+        _build(tiny_model, tmp_path / "out", cache, features=bad)
 
 
 def _build(model: Path, out: Path, cache: Path, **options: object) -> Path:
@@ -298,7 +317,7 @@ def test_a_feature_spec_that_is_not_toml_is_refused(
 ) -> None:
     spec = tmp_path / "spec.toml"
     spec.write_text("[features\n")
-    with pytest.raises(ConfigError, match=r"spec\.toml: not a valid TOML feature spec"):
+    with pytest.raises(ConfigError, match=r"spec\.toml: not a valid feature spec"):
         _build(model_path(BINARY, models), tmp_path / "a", cache, features=spec)
 
 

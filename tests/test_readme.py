@@ -15,3 +15,14 @@ def test_the_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert blocks, "the README has a Python example"
     exec(compile(blocks[0], "README.md", "exec"), {})
     assert capsys.readouterr().out == "imp[0].bidfloor floor\n"
+
+
+def test_the_models_example_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 2, "the README has a models example"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BIDCORE_CACHE_DIR", str(tmp_path / "cache"))
+    exec(compile(blocks[1], "README.md", "exec"), {})
+    assert capsys.readouterr().out == "True\n"

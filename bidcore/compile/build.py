@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import tempfile
-import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +18,14 @@ import numpy as np
 import numpy.typing as npt
 
 from bidcore import artifact
+from bidcore import features as features_module
 from bidcore._core import __version__ as bidcore_version
 from bidcore.compile import agreement, library, probes
 from bidcore.compile.modeltext import ModelSummary, parse
 from bidcore.compile.reference import reference
 from bidcore.compile.toolchain import native_output, toolchain, warn_if_untested
 from bidcore.errors import ConfigError, ModelError
+from bidcore.features import FeatureSpec
 
 __all__ = ["build_artifact"]
 
@@ -96,6 +97,13 @@ def build_artifact(
             f"{summary.num_trees} trees have is_linear=1): neither TL2cgen nor bidcore's "
             "evaluator computes the linear models in the leaves; retrain with linear_tree=false"
         )
+    if spec is not None:
+        columns = len(_feature_spec(spec, Path(features or "")).features)
+        if columns != summary.num_features:
+            raise ConfigError(
+                f"{features}: the feature spec has {columns} features; the model takes "
+                f"{summary.num_features}"
+            )
     rows = _sample(sample, summary, model_path)
     found = toolchain()
     warn_if_untested(found)
@@ -207,11 +215,16 @@ def _compiled_library(
 
 def _read_features(path: Path) -> bytes:
     data = path.read_bytes()
-    try:
-        tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ConfigError(f"{path}: not a valid TOML feature spec: {err}") from None
+    _feature_spec(data, path)
     return data
+
+
+def _feature_spec(data: bytes, path: Path) -> FeatureSpec:
+    """The spec, validated as ``bidcore.features`` reads it (sources, vocabularies, names)."""
+    try:
+        return features_module.loads(data)
+    except (UnicodeDecodeError, msgspec.DecodeError) as err:
+        raise ConfigError(f"{path}: not a valid feature spec: {err}") from None
 
 
 def _sample(
