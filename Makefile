@@ -92,7 +92,7 @@ wheel: setup ## release wheel and sdist into dist/ (fat LTO, one codegen unit, u
 	auditwheel show dist/*.whl
 
 .PHONY: fuzz
-fuzz: ## fuzz the request parser with cargo-fuzz for FUZZ_SECONDS (default 60)
+fuzz: dev ## fuzz the parsers (requests, model files, features) with cargo-fuzz, FUZZ_SECONDS each (default 60)
 	.ci/fuzz.sh $${FUZZ_SECONDS:-60}
 
 .PHONY: clean

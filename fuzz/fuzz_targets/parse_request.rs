@@ -7,7 +7,8 @@ use bumpalo::Bump;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    let parser = RequestParser::new(Limits { max_body_bytes: 64 * 1024, max_depth: 24, max_imps: 16, max_string_bytes: 4096 });
+    let parser =
+        RequestParser::new(Limits { max_body_bytes: 64 * 1024, max_depth: 24, max_imps: 16, max_string_bytes: 4096 });
     let arena = Bump::new();
     if let Ok(request) = parser.parse(body, &arena) {
         let written = view_to_json(&request);

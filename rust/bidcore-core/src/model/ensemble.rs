@@ -36,6 +36,24 @@ const IS_NAN: u8 = 2;
 /// above 1e-35, and models carry exactly that value as the threshold of splits at zero.
 pub(super) const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
 
+/// The most features and outputs a model may declare. Split features are stored in 16 bits, so
+/// no split can use more features; a model file that claims more is corrupt or hostile (a fuzzed
+/// one claiming 28 million features made the readers allocate gigabytes before finding out).
+pub const MAX_FEATURES: usize = 1 << 16;
+pub const MAX_OUTPUTS: usize = 1 << 16;
+
+/// Refuses a declared shape beyond [`MAX_FEATURES`] or [`MAX_OUTPUTS`]: the readers call it
+/// before allocating anything sized by the model's header.
+pub fn check_shape(num_features: usize, num_outputs: usize) -> Result<(), ModelError> {
+    if num_features > MAX_FEATURES {
+        return Err(ModelError::new(format!("{num_features} features: bidcore scores at most {MAX_FEATURES}")));
+    }
+    if num_outputs > MAX_OUTPUTS {
+        return Err(ModelError::new(format!("{num_outputs} outputs: bidcore scores at most {MAX_OUTPUTS}")));
+    }
+    Ok(())
+}
+
 /// One node. `value` is a leaf's output (`f64` bits), a numerical split's threshold (`f64` bits),
 /// the bitset of a categorical split over categories below 64, or the start and word count of a
 /// larger bitset in `Ensemble::cat_bits`. `missing` holds the row classes that take the default
@@ -206,6 +224,7 @@ impl EnsembleBuilder {
     /// Lays every tree out depth first and returns the ensemble, after checking that each tree
     /// is a tree (no split reached twice, so no walk can loop).
     pub fn build(mut self) -> Result<Ensemble, ModelError> {
+        check_shape(self.ensemble.num_features, self.ensemble.num_outputs)?;
         let trees = std::mem::take(&mut self.trees);
         for (output, splits, leaves) in &trees {
             let (root, depth) = self.lay_out(splits, leaves)?;

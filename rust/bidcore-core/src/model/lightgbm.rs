@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::ensemble::{Comparison, Ensemble, EnsembleBuilder, MissingType, Split};
+use super::ensemble::{check_shape, Comparison, Ensemble, EnsembleBuilder, MissingType, Split};
 use super::error::ModelError;
 use super::transform::Transform;
 
@@ -26,7 +26,8 @@ impl Ensemble {
         };
         let num_class = number("num_class", Some(1))?;
         let per_iteration = number("num_tree_per_iteration", Some(num_class))?;
-        let num_features = number("max_feature_idx", None)? + 1;
+        let num_features = number("max_feature_idx", None)?.saturating_add(1);
+        check_shape(num_features, per_iteration)?;
         let transform =
             Transform::from_lightgbm_objective(get("objective").unwrap_or("regression")).map_err(ModelError::new)?;
         let names = get("feature_names").map(|v| v.split(' ').map(str::to_owned).collect()).unwrap_or_default();
@@ -156,8 +157,9 @@ fn read_tree(tree: &Section<'_>, output: usize, builder: &mut EnsembleBuilder) -
         let kind = decision[i] as u8;
         let split = if kind & CATEGORICAL_MASK != 0 {
             // The threshold of a categorical split is the index of its bitset.
-            let index = thresholds[i] as usize;
-            let (from, to) = match (boundaries.get(index), boundaries.get(index + 1)) {
+            let t = thresholds[i];
+            let index = if t >= 0.0 && t.fract() == 0.0 && t < 1e9 { t as usize } else { usize::MAX };
+            let (from, to) = match (boundaries.get(index), boundaries.get(index.saturating_add(1))) {
                 (Some(&from), Some(&to)) if from <= to && to <= bits.len() => (from, to),
                 _ => return Err(ModelError::new(format!("split {i}: categorical bitset {index} is out of range"))),
             };
@@ -254,6 +256,23 @@ a=1
         let mut out = [0.0];
         e.predict_raw(&row, &mut out);
         out[0]
+    }
+
+    #[test]
+    fn a_categorical_split_must_name_its_bitset_by_a_small_whole_number() {
+        // Found by the read_model fuzz target: a huge index overflowed `index + 1`.
+        for bad in ["1e300", "-1", "0.5", "inf"] {
+            let text = MODEL.replace("threshold=1.5 0\n", &format!("threshold=1.5 {bad}\n"));
+            let err = Ensemble::from_lightgbm_text(&text).unwrap_err();
+            assert!(err.to_string().contains("out of range"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_header_claiming_millions_of_features_is_refused_before_allocating() {
+        let text = MODEL.replace("max_feature_idx=1", "max_feature_idx=28720856");
+        let err = Ensemble::from_lightgbm_text(&text).unwrap_err();
+        assert!(err.to_string().contains("28720857 features"), "{err}");
     }
 
     #[test]

@@ -27,7 +27,7 @@
 
 use serde_json::{Map, Value};
 
-use super::ensemble::{Comparison, Ensemble, EnsembleBuilder, MissingType, Split};
+use super::ensemble::{check_shape, Comparison, Ensemble, EnsembleBuilder, MissingType, Split};
 use super::error::ModelError;
 use super::transform::Transform;
 
@@ -172,6 +172,7 @@ impl Header {
                 header.base_scores.len()
             )));
         }
+        check_shape(header.num_features, header.num_outputs())?;
         Ok(header)
     }
 
