@@ -195,6 +195,11 @@ impl EnsembleBuilder {
             )));
         }
         for split in splits {
+            if let Split::Numerical { threshold, .. } = split {
+                if threshold.is_nan() {
+                    return Err(ModelError::new("a split with a NaN threshold"));
+                }
+            }
             let (feature, left, right) = match split {
                 Split::Numerical { feature, left, right, .. } | Split::Categorical { feature, left, right, .. } => {
                     (*feature, *left, *right)

@@ -370,17 +370,21 @@ impl Quick {
     }
 }
 
-/// How many of the sorted `thresholds` satisfy `below` (a prefix). Short arrays are counted
-/// in full: the comparisons vectorize and are independent, where a binary search is a chain of
-/// dependent loads (it took a quarter of the time on a 50-tree model); long ones are searched.
+/// How many of the sorted `thresholds` satisfy `below` (a prefix), without a chain of dependent
+/// loads: a binary search's took a quarter of a row's time on a 50-tree model, and counting
+/// every threshold took as many instructions. Every 8th threshold is tested first (the blocks of
+/// 8 wholly below `x`), then the 8 of the block `x` falls in: about k/8 + 8 independent tests.
+/// Long arrays (hundreds of splits on one feature) are binary-searched.
 #[inline(always)]
 fn count_prefix(thresholds: &[f64], below: impl Fn(f64) -> bool) -> usize {
-    const LINEAR_UP_TO: usize = 128;
-    if thresholds.len() <= LINEAR_UP_TO {
-        thresholds.iter().map(|&t| usize::from(below(t))).sum()
-    } else {
-        thresholds.partition_point(|&t| below(t))
+    const STRIDE: usize = 8;
+    if thresholds.len() > 32 * STRIDE {
+        return thresholds.partition_point(|&t| below(t));
     }
+    let blocks: usize = thresholds.iter().skip(STRIDE - 1).step_by(STRIDE).map(|&t| usize::from(below(t))).sum();
+    let start = blocks * STRIDE;
+    let end = (start + STRIDE).min(thresholds.len());
+    start + thresholds[start..end].iter().map(|&t| usize::from(below(t))).sum::<usize>()
 }
 
 fn goes_left(comparison: Comparison, x: f64, threshold: f64) -> bool {
