@@ -20,15 +20,19 @@ import hashlib
 import math
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from bidcore import artifact
+from bidcore import features as features_module
 from bidcore._core import CompiledModel, TreeEnsemble
 from bidcore.errors import ModelError
+from bidcore.features import FeatureSpec
 
 if TYPE_CHECKING:
     import treelite
@@ -64,10 +68,38 @@ class Model:
     their integer codes (as LightGBM was trained on them).
     """
 
-    __slots__ = ("_scorer",)
+    __slots__ = ("_features", "_scorer")
 
-    def __init__(self, scorer: TreeEnsemble | CompiledModel) -> None:
+    def __init__(
+        self, scorer: TreeEnsemble | CompiledModel, features: FeatureSpec | None = None
+    ) -> None:
         self._scorer: Final[_Scorer] = scorer
+        self._features: Final = features
+
+    @property
+    def features(self) -> FeatureSpec | None:
+        """The artifact's feature spec (``features.toml``), when it has one."""
+        return self._features
+
+    def predict_request(
+        self,
+        body: bytes,
+        *,
+        imp: int = 0,
+        timestamp: float = math.nan,
+        campaign: Mapping[str, float] | None = None,
+        raw: bool = False,
+    ) -> float | list[float]:
+        """The prediction for one impression of a bid request, its features computed by the
+        artifact's spec exactly as :func:`bidcore.features.matrix` computes training rows.
+        Raises ``ValueError`` for a model without a spec, ``InvalidRequestError`` for a bad body.
+        """
+        if self._features is None:
+            raise ValueError("this model has no feature spec (load it from an artifact with one)")
+        row = features_module.extract(
+            body, self._features, imp=imp, timestamp=timestamp, campaign=campaign
+        )
+        return self._scorer.predict_one(row, raw=raw)
 
     @property
     def scorer(self) -> ScorerKind:
@@ -234,8 +266,9 @@ def load(path: str | os.PathLike[str], *, scorer: ScorerKind = "native") -> Mode
     except ModelError as err:
         raise ModelError(f"{root}: {artifact.MODEL}: {err}") from None
     _check_counts(root, metadata, native)
+    spec = _feature_spec(root, manifest, native.num_features)
     if scorer == "native":
-        return Model(native)
+        return Model(native, spec)
     entry = manifest.files.get(artifact.COMPILED_LIBRARY)
     if entry is None:
         raise ModelError(
@@ -243,7 +276,25 @@ def load(path: str | os.PathLike[str], *, scorer: ScorerKind = "native") -> Mode
             f"{metadata.compiled_refused}"
         )
     # Checked in Rust against the text just checked: its counts, its margins, its SHA-256.
-    return Model(CompiledModel.load(root / artifact.COMPILED_LIBRARY, text, sha256=entry.sha256))
+    return Model(
+        CompiledModel.load(root / artifact.COMPILED_LIBRARY, text, sha256=entry.sha256), spec
+    )
+
+
+def _feature_spec(root: Path, manifest: artifact.Manifest, num_features: int) -> FeatureSpec | None:
+    """``features.toml`` when the artifact has one: a valid spec with one feature per input."""
+    if artifact.FEATURES not in manifest.files:
+        return None
+    try:
+        spec = features_module.load(root / artifact.FEATURES)
+    except (OSError, msgspec.DecodeError) as err:
+        raise ModelError(f"{root}: {artifact.FEATURES}: {err}") from None
+    if len(spec.features) != num_features:
+        raise ModelError(
+            f"{root}: {artifact.FEATURES} lists {len(spec.features)} features; the model takes "
+            f"{num_features}"
+        )
+    return spec
 
 
 def _model_text(root: Path, manifest: artifact.Manifest) -> str:

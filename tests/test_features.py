@@ -8,6 +8,7 @@ import math
 import threading
 from pathlib import Path
 
+import lightgbm
 import msgspec
 import numpy as np
 import pytest
@@ -15,9 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bidcore import features
+from bidcore.artifact import write_manifest
+from bidcore.compile import build_artifact
 from bidcore.errors import InvalidRequestError, ModelError
 from bidcore.features import Feature, FeatureSpec
 from bidcore.features.reference import features_py, fnv1a64
+from bidcore.models import load
 from bidcore.openrtb import inspect_request_py
 
 CORPUS = Path(__file__).parent / "fixtures" / "openrtb" / "requests.jsonl"
@@ -220,3 +224,44 @@ def test_categorical_columns_for_lightgbm() -> None:
     )
     assert spec.categorical_columns() == [1, 2]
     assert spec.names == ["a", "b", "c"]
+
+
+def test_an_artifact_scores_requests_with_its_own_spec(corpus: list[bytes], tmp_path: Path) -> None:
+    """Train on features.matrix, compile with the spec, load: predict_request equals the model's
+    prediction on the training row of the same imp, for both scorers."""
+    spec_path = tmp_path / "features.toml"
+    spec_path.write_text(
+        '[[features]]\nname = "floor"\nderived = "floor_usd"\n'
+        '[[features]]\nname = "area"\nderived = "banner_area"\n'
+        '[[features]]\nname = "placement"\ntext = "placement"\nbuckets = 32\n'
+        '[[features]]\nname = "devicetype"\nnumber = "device.devicetype"\n'
+    )
+    spec = features.load(spec_path)
+    built = features.matrix_with_index(corpus[:1500], spec, skip_invalid=True)
+    label = (np.nan_to_num(built.values[:, 0]) > 0.5).astype(float)
+    booster = lightgbm.train(
+        {"objective": "binary", "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5},
+        lightgbm.Dataset(built.values, label, categorical_feature=spec.categorical_columns()),
+        10,
+    )
+    booster.save_model(tmp_path / "model.txt")
+    out = build_artifact(
+        tmp_path / "model.txt",
+        tmp_path / "artifact",
+        features=spec_path,
+        cache_dir=tmp_path,
+        progress=False,
+    )
+    for scorer in ("native", "compiled"):
+        model = load(out, scorer=scorer)  # type: ignore[arg-type]
+        assert model.features == spec
+        for k in range(0, len(built.index), 97):
+            request, imp = built.index[k]
+            got = model.predict_request(corpus[request], imp=int(imp), raw=True)
+            assert got == model.predict_one(built.values[k], raw=True)
+    # A spec that does not match the model is refused, even with a manifest that agrees.
+    spec_path_in = out / "features.toml"
+    spec_path_in.write_text('[[features]]\nname = "x"\nnumber = "tmax"\n')
+    write_manifest(out)
+    with pytest.raises(ModelError, match="lists 1 features; the model takes 4"):
+        load(out)
