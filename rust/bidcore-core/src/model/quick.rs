@@ -44,6 +44,8 @@ struct FalseMask {
 #[derive(Debug, Clone, PartialEq)]
 struct FeatureLists {
     feature: u32,
+    /// Which lists the feature has, so the common kinds skip the tests for the others.
+    kind: FeatureKind,
     /// Numerical splits whose missing type is None or NaN, sorted by threshold.
     compare: (u32, u32),
     /// Zero-as-missing numerical splits, sorted by threshold (skipped for zero-like values).
@@ -57,6 +59,15 @@ struct FeatureLists {
     category_start: u32,
     /// The false splits for a value in no split's category set: every categorical split.
     no_category: (u32, u32),
+}
+
+/// What a feature's splits are: numerical without zero-as-missing (most features), categorical
+/// only, or anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FeatureKind {
+    Numerical,
+    Categorical,
+    Mixed,
 }
 
 /// The whole ensemble in QuickScorer's layout.
@@ -205,8 +216,18 @@ impl Quick {
             let no_category = quick.push_list(&all);
             // The end of the last category's list.
             quick.category_offsets.push(no_category.0);
+            let empty = |(start, end): (u32, u32)| start == end;
+            let categorical = categories > 0 || !empty(no_category);
+            let kind = if !categorical && empty(compare_zero) && empty(zero) {
+                FeatureKind::Numerical
+            } else if empty(compare) && empty(compare_zero) && empty(zero) {
+                FeatureKind::Categorical
+            } else {
+                FeatureKind::Mixed
+            };
             quick.features.push(FeatureLists {
                 feature: feature as u32,
+                kind,
                 compare,
                 compare_zero,
                 nan,
@@ -266,6 +287,16 @@ impl Quick {
         let trees = self.initial.len();
         SCRATCH.with(|scratch| {
             let Scratch { shared, masks, varying } = &mut *scratch.borrow_mut();
+            if rows.len() == num_features {
+                // One row: nothing to share.
+                masks.clear();
+                masks.extend_from_slice(&self.initial);
+                for lists in &self.features {
+                    self.apply_feature(lists, rows[lists.feature as usize], masks);
+                }
+                self.add_leaves(masks, raw);
+                return;
+            }
             for (block, out) in
                 rows.chunks(num_features * block_rows).zip(raw.chunks_mut(self.num_outputs * block_rows))
             {
@@ -304,6 +335,16 @@ impl Quick {
             self.apply_list(lists.nan, masks);
             return;
         }
+        match lists.kind {
+            FeatureKind::Numerical => self.scan(lists.compare, x, masks),
+            FeatureKind::Categorical => self.apply_category(lists, x, masks),
+            FeatureKind::Mixed => self.apply_mixed(lists, x, masks),
+        }
+    }
+
+    /// A feature with splits of several kinds (`x` is not NaN).
+    #[inline(always)]
+    fn apply_mixed(&self, lists: &FeatureLists, x: f64, masks: &mut [u64]) {
         self.scan(lists.compare, x, masks);
         if x.abs() <= ZERO_THRESHOLD {
             self.apply_list(lists.zero, masks);
@@ -313,14 +354,20 @@ impl Quick {
         // A feature whose categorical splits all list no category has no per-category lists, but
         // its splits still send every value right.
         if lists.categories > 0 || lists.no_category.0 < lists.no_category.1 {
-            // C++'s cast truncates toward zero (saturating here); negatives are no category.
-            let category = x as i64;
-            if category >= 0 && category < i64::from(lists.categories) {
-                let at = lists.category_start as usize + category as usize;
-                self.apply_list((self.category_offsets[at], self.category_offsets[at + 1]), masks);
-            } else {
-                self.apply_list(lists.no_category, masks);
-            }
+            self.apply_category(lists, x, masks);
+        }
+    }
+
+    /// The categorical splits of a feature (`x` is not NaN).
+    #[inline(always)]
+    fn apply_category(&self, lists: &FeatureLists, x: f64, masks: &mut [u64]) {
+        // C++'s cast truncates toward zero (saturating here); negatives are no category.
+        let category = x as i64;
+        if category >= 0 && category < i64::from(lists.categories) {
+            let at = lists.category_start as usize + category as usize;
+            self.apply_list((self.category_offsets[at], self.category_offsets[at + 1]), masks);
+        } else {
+            self.apply_list(lists.no_category, masks);
         }
     }
 
