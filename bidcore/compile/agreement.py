@@ -13,6 +13,7 @@ Known causes of disagreement, named in the refusal: a model that treats zero as 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from pathlib import Path
 from typing import Final
 
@@ -22,7 +23,7 @@ import numpy.typing as npt
 import tl2cgen
 
 from bidcore.compile.modeltext import ModelSummary
-from bidcore.compile.probes import mistaken_for_missing
+from bidcore.compile.probes import ZERO_BAND, mistaken_for_missing
 from bidcore.compile.toolchain import native_output
 
 __all__ = ["TOLERANCE", "Agreement", "compare", "known_causes"]
@@ -69,15 +70,18 @@ def compare(
     booster: lightgbm.Booster,
     rows: npt.NDArray[np.float64],
     *,
+    categorical: Collection[int] = (),
     sample_rows: int = 0,
 ) -> Agreement:
-    """Run ``rows`` through the library and LightGBM and compare the raw margins (the first
+    """Run ``rows`` through the library, prepared as bidcore's compiled scorer prepares them
+    (:func:`as_called`), and through LightGBM, and compare the raw margins (the first
     ``sample_rows`` rows are the caller's, which error messages say)."""
     rows = np.ascontiguousarray(rows, dtype=np.float64)
     with native_output("tl2cgen.Predictor"):
         predictor = tl2cgen.Predictor(library, nthread=1)
         compiled = np.asarray(
-            predictor.predict(tl2cgen.DMatrix(rows), pred_margin=True), dtype=np.float64
+            predictor.predict(tl2cgen.DMatrix(as_called(rows, categorical)), pred_margin=True),
+            dtype=np.float64,
         ).reshape(len(rows), -1)
         del predictor  # unloads the library now, not whenever the collector gets to it
     expected = np.asarray(
@@ -99,6 +103,29 @@ def compare(
         rows_mistaken_missing=int(mistaken_for_missing(rows[differing]).any(axis=1).sum()),
         sample_rows=sample_rows,
     )
+
+
+def as_called(
+    rows: npt.NDArray[np.float64], categorical: Collection[int] = ()
+) -> npt.NDArray[np.float64]:
+    """``rows`` as bidcore's compiled scorer hands them to the generated code
+    (``rust/bidcore-core/src/model/compiled.rs``): values within 1e-35 of zero become 0.0 (as
+    LightGBM's ``predict`` reads them), categorical columns are truncated toward zero, and a
+    number whose low 32 bits are all ones is nudged one ulp toward zero (else it reads as
+    missing). NaN stays NaN (missing).
+
+    >>> as_called(np.array([[-1e-36, -0.5, np.finfo(np.float64).max]]), [1]).tolist()
+    [[0.0, -0.0, 1.7976931348623155e+308]]
+    """
+    out = np.array(rows, dtype=np.float64, copy=True)
+    out[np.abs(out) <= ZERO_BAND] = 0.0
+    columns = sorted(categorical)
+    if columns:
+        out[:, columns] = np.trunc(out[:, columns])
+    bits = out.view(np.uint64)
+    nudge = mistaken_for_missing(out)
+    bits[nudge] -= np.uint64(1)
+    return out
 
 
 def known_causes(summary: ModelSummary, agreement: Agreement) -> list[str]:

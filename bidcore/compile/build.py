@@ -197,7 +197,13 @@ def _compiled_library(
             parallel_comp=parallel_comp,
             progress=progress,
         )
-        checked = agreement.compare(built.path, booster, rows, sample_rows=sample_rows)
+        checked = agreement.compare(
+            built.path,
+            booster,
+            rows,
+            categorical=summary.categorical_features,
+            sample_rows=sample_rows,
+        )
         log.info("agreement check: %s", checked.describe())
         if not checked.ok:
             causes = agreement.known_causes(summary, checked)

@@ -43,15 +43,15 @@ MAX_CANDIDATES: Final = 600
 """Per feature; a feature with more candidate values keeps the special ones and a random share
 of its thresholds."""
 
-_ZERO_BAND: Final = 1.0000000180025095e-35  # LightGBM's kZeroThreshold
+ZERO_BAND: Final = 1.0000000180025095e-35  # LightGBM's kZeroThreshold, float(1e-35f)
 _NUMERIC_SPECIALS: Final = (
     np.nan,
     0.0,
     -0.0,
-    _ZERO_BAND,
-    -_ZERO_BAND,
-    2 * _ZERO_BAND,
-    -2 * _ZERO_BAND,
+    ZERO_BAND,
+    -ZERO_BAND,
+    2 * ZERO_BAND,
+    -2 * ZERO_BAND,
     1.0,
     -1.0,
     1e300,

@@ -47,6 +47,7 @@ use libloading::Library;
 use sha2::{Digest, Sha256};
 
 use super::ensemble::Ensemble;
+use super::ensemble::ZERO_THRESHOLD;
 use super::error::ModelError;
 use super::transform::Transform;
 use super::Scorer;
@@ -293,6 +294,9 @@ fn to_entry(x: f64, categorical: bool) -> Entry {
     if x.is_nan() {
         return Entry { missing: -1 };
     }
+    // LightGBM's `predict` scores values within 1e-35 of zero as 0.0 (it reads dense rows as
+    // sparse); the generated code would compare them.
+    let x = if x.abs() <= ZERO_THRESHOLD { 0.0 } else { x };
     let x = if categorical { x.trunc() } else { x };
     // `missing` overlays the first 4 bytes: all ones there read as missing. On little-endian
     // machines they are the low mantissa bits (so one ulp less clears them); on big-endian ones

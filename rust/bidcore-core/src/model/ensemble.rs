@@ -92,6 +92,10 @@ pub struct Ensemble {
     base: Vec<f64>,
     /// Random-forest mode: raw margins are averaged over the trees of each output.
     average: bool,
+    /// LightGBM's `predict` reads a dense row as sparse, keeping only values above 1e-35 in
+    /// magnitude: anything smaller is scored as exactly 0.0 (which differs from comparing it
+    /// when a threshold sits at -1e-35). Models read from LightGBM's text do the same.
+    tiny_as_zero: bool,
     feature_names: Vec<String>,
     /// The same trees in QuickScorer's layout, used when every tree fits it (see [`Quick`]).
     quick: Option<Quick>,
@@ -150,6 +154,7 @@ impl EnsembleBuilder {
                 transform,
                 base: vec![0.0; num_outputs.max(1)],
                 average: false,
+                tiny_as_zero: false,
                 feature_names: Vec::new(),
                 quick: None,
             },
@@ -172,6 +177,12 @@ impl EnsembleBuilder {
         }
         self.ensemble.base = base;
         Ok(self)
+    }
+
+    /// Score values within 1e-35 of zero as 0.0, as LightGBM's `predict` does.
+    pub fn tiny_as_zero(mut self, tiny_as_zero: bool) -> Self {
+        self.ensemble.tiny_as_zero = tiny_as_zero;
+        self
     }
 
     pub fn average(mut self, average: bool) -> Self {
@@ -236,7 +247,7 @@ impl EnsembleBuilder {
             self.ensemble.roots.push((root, *output as u32, depth));
         }
         let e = &self.ensemble;
-        self.ensemble.quick = Quick::build(&trees, e.num_features, e.num_outputs, e.comparison);
+        self.ensemble.quick = Quick::build(&trees, e.num_features, e.num_outputs, e.comparison, e.tiny_as_zero);
         Ok(self.ensemble)
     }
 
@@ -399,7 +410,7 @@ impl Ensemble {
         classes.clear();
         for &x in rows {
             let nan = x.is_nan();
-            let value = if nan { 0.0 } else { x };
+            let value = if nan || (self.tiny_as_zero && x.abs() <= ZERO_THRESHOLD) { 0.0 } else { x };
             values.push(value);
             classes.push(if nan { IS_NAN | IS_ZERO } else { u8::from(value.abs() <= ZERO_THRESHOLD) * IS_ZERO });
         }

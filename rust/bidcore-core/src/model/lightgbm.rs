@@ -33,7 +33,8 @@ impl Ensemble {
         let names = get("feature_names").map(|v| v.split(' ').map(str::to_owned).collect()).unwrap_or_default();
         let mut builder = EnsembleBuilder::new(num_features, per_iteration, Comparison::LessEqualF64, transform)
             .feature_names(names)
-            .average(header.contains_key("average_output"));
+            .average(header.contains_key("average_output"))
+            .tiny_as_zero(true);
         for (index, tree) in trees.iter().enumerate() {
             read_tree(tree, index % per_iteration.max(1), &mut builder)
                 .map_err(|e| ModelError::new(format!("Tree={index}: {e}")))?;
@@ -256,6 +257,22 @@ a=1
         let mut out = [0.0];
         e.predict_raw(&row, &mut out);
         out[0]
+    }
+
+    #[test]
+    fn values_within_1e35_of_zero_score_as_zero_like_lightgbm_predict() {
+        // LightGBM's predict keeps only |x| > 1e-35 of a dense row: -1e-35 is scored as 0.0,
+        // which goes right at a threshold of -1e-35 (found by the edge-row property test).
+        let tiny = f64::from(1e-35_f32);
+        let text = MODEL.replace("threshold=1.5 0\n", &format!("threshold={} 0\n", -tiny));
+        let e = Ensemble::from_lightgbm_text(&text).unwrap();
+        for (x, expected) in [(-tiny, 1.125), (-2.0 * tiny, -0.375), (-1e-36, 1.125), (0.0, 1.125)] {
+            let mut out = [0.0];
+            e.predict_raw(&[x, 6.0], &mut out);
+            assert_eq!(out[0], expected, "x = {x}");
+            e.clone().node_walker().predict_raw(&[x, 6.0], &mut out);
+            assert_eq!(out[0], expected, "x = {x}, node walker");
+        }
     }
 
     #[test]

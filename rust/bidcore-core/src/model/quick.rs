@@ -74,6 +74,8 @@ enum FeatureKind {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Quick {
     comparison: Comparison,
+    /// Values within 1e-35 of zero are scored as 0.0 (LightGBM's `predict`; see `Ensemble`).
+    tiny_as_zero: bool,
     num_outputs: usize,
     tree_output: Vec<u32>,
     tree_leaf_start: Vec<u32>,
@@ -122,12 +124,14 @@ impl Quick {
         num_features: usize,
         num_outputs: usize,
         comparison: Comparison,
+        tiny_as_zero: bool,
     ) -> Option<Quick> {
         if trees.len() > usize::from(u16::MAX) || trees.iter().any(|(_, _, leaves)| leaves.len() > MAX_LEAVES) {
             return None;
         }
         let mut quick = Quick {
             comparison,
+            tiny_as_zero,
             num_outputs,
             tree_output: Vec::with_capacity(trees.len()),
             tree_leaf_start: Vec::with_capacity(trees.len()),
@@ -335,6 +339,7 @@ impl Quick {
             self.apply_list(lists.nan, masks);
             return;
         }
+        let x = if self.tiny_as_zero && x.abs() <= ZERO_THRESHOLD { 0.0 } else { x };
         match lists.kind {
             FeatureKind::Numerical => self.scan(lists.compare, x, masks),
             FeatureKind::Categorical => self.apply_category(lists, x, masks),
@@ -567,7 +572,8 @@ mod tests {
     fn random_ensemble(rng: &mut Rng, comparison: Comparison, max_leaves: usize) -> Ensemble {
         let num_features = 1 + rng.below(5) as u32;
         let num_outputs = 1 + rng.below(2) as usize;
-        let mut b = EnsembleBuilder::new(num_features as usize, num_outputs, comparison, Transform::Identity);
+        let mut b = EnsembleBuilder::new(num_features as usize, num_outputs, comparison, Transform::Identity)
+            .tiny_as_zero(rng.below(2) == 0);
         for t in 0..1 + rng.below(12) as usize {
             let (splits, leaves) = random_tree(rng, num_features, max_leaves);
             b.tree(t % num_outputs, &splits, &leaves).unwrap();
