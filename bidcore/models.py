@@ -68,18 +68,19 @@ class Model:
     their integer codes (as LightGBM was trained on them).
     """
 
-    __slots__ = ("_features", "_scorer")
+    __slots__ = ("_extractor", "_scorer")
 
     def __init__(
         self, scorer: TreeEnsemble | CompiledModel, features: FeatureSpec | None = None
     ) -> None:
         self._scorer: Final[_Scorer] = scorer
-        self._features: Final = features
+        # Built once here: `predict_request` would otherwise look the spec's extractor up per call.
+        self._extractor: Final = None if features is None else features_module.Extractor(features)
 
     @property
     def features(self) -> FeatureSpec | None:
         """The artifact's feature spec (``features.toml``), when it has one."""
-        return self._features
+        return None if self._extractor is None else self._extractor.spec
 
     def predict_request(
         self,
@@ -94,11 +95,9 @@ class Model:
         artifact's spec exactly as :func:`bidcore.features.matrix` computes training rows.
         Raises ``ValueError`` for a model without a spec, ``InvalidRequestError`` for a bad body.
         """
-        if self._features is None:
+        if self._extractor is None:
             raise ValueError("this model has no feature spec (load it from an artifact with one)")
-        row = features_module.extract(
-            body, self._features, imp=imp, timestamp=timestamp, campaign=campaign
-        )
+        row = self._extractor.extract(body, imp=imp, timestamp=timestamp, campaign=campaign)
         return self._scorer.predict_one(row, raw=raw)
 
     @property

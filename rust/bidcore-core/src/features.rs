@@ -211,7 +211,10 @@ fn lookup<T: Copy>(table: &[(&str, T)], kind: &str, name: &str) -> Result<T, Mod
 }
 
 impl FeatureSpec {
+    /// `usd_rates`: USD per unit of each currency, by code (any case).
     pub fn new(usd_rates: HashMap<String, f64>) -> Self {
+        // The parser upper-cases `bidfloorcur`, so upper-case codes make the lookup exact.
+        let usd_rates = usd_rates.into_iter().map(|(code, rate)| (code.to_ascii_uppercase(), rate)).collect();
         FeatureSpec { features: Vec::new(), usd_rates }
     }
 
@@ -290,14 +293,12 @@ impl FeatureSpec {
             Derived::FloorUsd => {
                 let Some(imp) = imp else { return f64::NAN };
                 let floor = imp.bidfloor.unwrap_or(0.0);
+                // Normalized by the parser: present and upper case.
                 let currency = imp.bidfloorcur.as_ref().map_or("USD", |c| c.as_str());
-                if currency.eq_ignore_ascii_case("USD") {
+                if currency == "USD" {
                     floor
                 } else {
-                    self.usd_rates
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(currency))
-                        .map_or(f64::NAN, |(_, rate)| floor * rate)
+                    self.usd_rates.get(currency).map_or(f64::NAN, |rate| floor * rate)
                 }
             }
             Derived::SegmentCount => {

@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bidcore_core::model::{categorical_split_features, CompiledScorer, Ensemble, Scorer};
+use bidcore_core::model::{CompiledScorer, Ensemble, Scorer};
 use bidcore_core::CoreError;
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use numpy::{PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
 use crate::detach::detached;
-use crate::models::{check_width, score};
+use crate::models::{predict_row, predict_rows};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCompiledModel>()?;
@@ -38,8 +37,7 @@ impl PyCompiledModel {
         let sha256 = sha256.to_owned();
         detached(py, move || {
             let ensemble = Ensemble::from_lightgbm_text(&text)?;
-            let categorical = categorical_split_features(&text)?;
-            let scorer = CompiledScorer::load(&library, &sha256, &ensemble, &categorical)?;
+            let scorer = CompiledScorer::load(&library, &sha256, &ensemble)?;
             Ok::<_, CoreError>(PyCompiledModel {
                 scorer: Arc::new(scorer),
                 num_trees: ensemble.num_trees(),
@@ -84,21 +82,7 @@ impl PyCompiledModel {
         rows: PyReadonlyArray2<'py, f64>,
         raw: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (n, width) = (rows.shape()[0], rows.shape()[1]);
-        check_width(width, self.scorer.num_features())?;
-        let no = self.scorer.num_outputs();
-        let input = rows.as_slice().map_err(|_| PyValueError::new_err("rows must be a C-contiguous float64 array"))?;
-        let scorer = &*self.scorer;
-        let out = detached(py, || {
-            let mut out = vec![0.0; n * no];
-            score(scorer, input, &mut out, raw);
-            Ok::<_, CoreError>(out)
-        })?;
-        if no == 1 {
-            Ok(PyArray1::from_vec(py, out).into_any())
-        } else {
-            Ok(PyArray1::from_vec(py, out).reshape([n, no])?.into_any())
-        }
+        predict_rows(py, &*self.scorer, rows, raw)
     }
 
     /// The prediction for one row (a 1-D float64 array): a float, or a list of class
@@ -110,24 +94,7 @@ impl PyCompiledModel {
         row: PyReadonlyArray1<'py, f64>,
         raw: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        check_width(row.len(), self.scorer.num_features())?;
-        let input = row.as_slice().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))?;
-        let no = self.scorer.num_outputs();
-        let scorer = &*self.scorer;
-        if no == 1 {
-            let mut out = [0.0; 1];
-            detached(py, || {
-                score(scorer, input, &mut out, raw);
-                Ok::<_, CoreError>(())
-            })?;
-            return Ok(out[0].into_pyobject(py)?.into_any());
-        }
-        let mut many = vec![0.0; no];
-        detached(py, || {
-            score(scorer, input, &mut many, raw);
-            Ok::<_, CoreError>(())
-        })?;
-        Ok(many.into_pyobject(py)?.into_any())
+        predict_row(py, &*self.scorer, row, raw)
     }
 
     fn __repr__(&self) -> String {

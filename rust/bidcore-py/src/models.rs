@@ -78,21 +78,7 @@ impl PyTreeEnsemble {
         rows: PyReadonlyArray2<'py, f64>,
         raw: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (n, width) = (rows.shape()[0], rows.shape()[1]);
-        check_width(width, self.ensemble.num_features())?;
-        let no = self.ensemble.num_outputs();
-        let input = rows.as_slice().map_err(|_| PyValueError::new_err("rows must be a C-contiguous float64 array"))?;
-        let ensemble = Arc::clone(&self.ensemble);
-        let out = detached(py, || {
-            let mut out = vec![0.0; n * no];
-            score(&*ensemble, input, &mut out, raw);
-            Ok::<_, CoreError>(out)
-        })?;
-        if no == 1 {
-            Ok(PyArray1::from_vec(py, out).into_any())
-        } else {
-            Ok(PyArray1::from_vec(py, out).reshape([n, no])?.into_any())
-        }
+        predict_rows(py, &*self.ensemble, rows, raw)
     }
 
     /// The prediction for one row (a 1-D float64 array): a float, or a list of class
@@ -104,29 +90,59 @@ impl PyTreeEnsemble {
         row: PyReadonlyArray1<'py, f64>,
         raw: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        check_width(row.len(), self.ensemble.num_features())?;
-        let input = row.as_slice().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))?;
-        let no = self.ensemble.num_outputs();
-        let mut out = [0.0; 1];
-        if no == 1 {
-            let ensemble = &*self.ensemble;
-            detached(py, || {
-                score(ensemble, input, &mut out, raw);
-                Ok::<_, CoreError>(())
-            })?;
-            return Ok(out[0].into_pyobject(py)?.into_any());
-        }
-        let mut many = vec![0.0; no];
-        let ensemble = &*self.ensemble;
-        detached(py, || {
-            score(ensemble, input, &mut many, raw);
-            Ok::<_, CoreError>(())
-        })?;
-        Ok(many.into_pyobject(py)?.into_any())
+        predict_row(py, &*self.ensemble, row, raw)
     }
 }
 
-pub(crate) fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: bool) {
+/// `predict` of every scorer class: rows in, predictions out as numpy, the GIL released.
+pub(crate) fn predict_rows<'py>(
+    py: Python<'py>,
+    scorer: &dyn Scorer,
+    rows: PyReadonlyArray2<'py, f64>,
+    raw: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (n, width) = (rows.shape()[0], rows.shape()[1]);
+    check_width(width, scorer.num_features())?;
+    let no = scorer.num_outputs();
+    let input = rows.as_slice().map_err(|_| PyValueError::new_err("rows must be a C-contiguous float64 array"))?;
+    let out = detached(py, || {
+        let mut out = vec![0.0; n * no];
+        score(scorer, input, &mut out, raw);
+        Ok::<_, CoreError>(out)
+    })?;
+    if no == 1 {
+        Ok(PyArray1::from_vec(py, out).into_any())
+    } else {
+        Ok(PyArray1::from_vec(py, out).reshape([n, no])?.into_any())
+    }
+}
+
+/// `predict_one` of every scorer class: a float for one output (no allocation), else a list.
+pub(crate) fn predict_row<'py>(
+    py: Python<'py>,
+    scorer: &dyn Scorer,
+    row: PyReadonlyArray1<'py, f64>,
+    raw: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    check_width(row.len(), scorer.num_features())?;
+    let input = row.as_slice().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))?;
+    if scorer.num_outputs() == 1 {
+        let mut out = [0.0; 1];
+        detached(py, || {
+            score(scorer, input, &mut out, raw);
+            Ok::<_, CoreError>(())
+        })?;
+        return Ok(out[0].into_pyobject(py)?.into_any());
+    }
+    let mut many = vec![0.0; scorer.num_outputs()];
+    detached(py, || {
+        score(scorer, input, &mut many, raw);
+        Ok::<_, CoreError>(())
+    })?;
+    Ok(many.into_pyobject(py)?.into_any())
+}
+
+fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: bool) {
     if raw {
         scorer.predict_raw(rows, out);
     } else {
@@ -134,7 +150,7 @@ pub(crate) fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: boo
     }
 }
 
-pub(crate) fn check_width(width: usize, expected: usize) -> PyResult<()> {
+fn check_width(width: usize, expected: usize) -> PyResult<()> {
     if width != expected {
         return Err(PyValueError::new_err(format!("rows have {width} features; the model takes {expected}")));
     }

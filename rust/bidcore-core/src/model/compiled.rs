@@ -101,16 +101,10 @@ struct Loaded {
 impl CompiledScorer {
     /// Loads the library at `path` built from `model`, after checking its SHA-256 against
     /// `sha256` (hex, as the artifact's manifest records it), its entry points, its feature and
-    /// output counts, and its raw margins against `model`'s on rows made up here.
-    /// `categorical_features` are the features `model` splits on as categories
-    /// ([`super::categorical_split_features`]). Every refusal is a [`ModelError`] naming the file.
-    pub fn load(
-        path: &Path,
-        sha256: &str,
-        model: &Ensemble,
-        categorical_features: &[usize],
-    ) -> Result<CompiledScorer, ModelError> {
-        Self::load_checked(path, sha256, model, categorical_features)
+    /// output counts, and its raw margins against `model`'s on rows made up here. Every refusal
+    /// is a [`ModelError`] naming the file.
+    pub fn load(path: &Path, sha256: &str, model: &Ensemble) -> Result<CompiledScorer, ModelError> {
+        Self::load_checked(path, sha256, model, &model.categorical_features())
             .map_err(|reason| ModelError::new(format!("{}: {reason}", path.display())))
     }
 
@@ -549,12 +543,7 @@ void predict(union Entry* data, int pred_margin, double* result) {
 
     fn load(path: &Path, digest: &str) -> Result<CompiledScorer, ModelError> {
         let model = Ensemble::from_lightgbm_text(MODEL).unwrap();
-        let categorical = categorical_split_features_of_model();
-        CompiledScorer::load(path, digest, &model, &categorical)
-    }
-
-    fn categorical_split_features_of_model() -> Vec<usize> {
-        crate::model::categorical_split_features(MODEL).unwrap()
+        CompiledScorer::load(path, digest, &model)
     }
 
     #[test]
@@ -683,20 +672,20 @@ void predict(union Entry* data, int pred_margin, double* result) {
         )
         .unwrap();
         let missing = Path::new("/nonexistent/predictor.so");
-        let err = CompiledScorer::load(missing, &"0".repeat(64), &model, &[]).unwrap_err();
+        let err = CompiledScorer::load(missing, &"0".repeat(64), &model).unwrap_err();
         assert!(err.0.starts_with("/nonexistent/predictor.so: cannot open"), "{err}");
-        let err = CompiledScorer::load(missing, "abc", &model, &[]).unwrap_err();
+        let err = CompiledScorer::load(missing, "abc", &model).unwrap_err();
         assert!(err.0.contains("not 64 hex digits"), "{err}");
-        let err = CompiledScorer::load(missing, &"0".repeat(64), &model, &[3]).unwrap_err();
-        assert!(err.0.contains("out of range"), "{err}");
+        let err = CompiledScorer::load_checked(missing, &"0".repeat(64), &model, &[3]).unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
 
         // A file that is not what the manifest says is refused before it is loaded.
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/compiled.rs");
         {
-            let err = CompiledScorer::load(&path, &"0".repeat(64), &model, &[]).unwrap_err();
+            let err = CompiledScorer::load(&path, &"0".repeat(64), &model).unwrap_err();
             assert!(err.0.contains("(corrupt or replaced)"), "{err}");
             let digest = sha256_hex(&mut File::open(&path).unwrap()).unwrap();
-            let err = CompiledScorer::load(&path, &digest.to_uppercase(), &model, &[]).unwrap_err();
+            let err = CompiledScorer::load(&path, &digest.to_uppercase(), &model).unwrap_err();
             assert!(err.0.contains("cannot load the compiled library: the file: "), "{err}");
         }
     }

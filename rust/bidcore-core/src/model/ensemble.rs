@@ -334,6 +334,19 @@ impl Ensemble {
         &self.feature_names
     }
 
+    /// The features some split reads as a category, in increasing order.
+    pub fn categorical_features(&self) -> Vec<usize> {
+        let mut features: Vec<usize> = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.flags & KIND, CATEGORY_MASK | CATEGORY_TABLE))
+            .map(|n| usize::from(n.feature))
+            .collect();
+        features.sort_unstable();
+        features.dedup();
+        features
+    }
+
     /// How the trees are evaluated: `"quickscorer"` when every tree has at most 64 leaves,
     /// else `"nodes"` (the node walker).
     pub fn layout(&self) -> &'static str {
@@ -453,7 +466,8 @@ impl Scorer for Ensemble {
         self.transform
     }
 
-    /// Rows in blocks of [`BLOCK_ROWS`], each block tree by tree.
+    /// Rows in blocks of [`BLOCK_ROWS`]: by QuickScorer when the trees fit it, else walked
+    /// tree by tree.
     fn predict_raw(&self, rows: &[f64], raw: &mut [f64]) {
         if let Some(quick) = self.quick.as_ref().filter(|_| self.num_features > 0) {
             raw.fill(0.0);

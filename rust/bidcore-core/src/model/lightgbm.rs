@@ -43,31 +43,6 @@ impl Ensemble {
     }
 }
 
-/// The features a LightGBM model text splits on as categories, sorted and unique: those whose
-/// values an evaluator with other rules for fractional codes must first truncate toward zero (as
-/// LightGBM does) — the TL2cgen library ([`super::CompiledScorer`]).
-pub fn categorical_split_features(text: &str) -> Result<Vec<usize>, ModelError> {
-    let (_, trees) = split_sections(text)?;
-    let mut features = Vec::new();
-    for (index, tree) in trees.iter().enumerate() {
-        let splits = scalar(tree, "num_leaves").map_err(|e| ModelError::new(format!("Tree={index}: {e}")))?;
-        let splits = splits.saturating_sub(1);
-        if splits == 0 {
-            continue;
-        }
-        let read = || -> Result<(Vec<usize>, Vec<i16>), ModelError> {
-            Ok((array(tree, "split_feature", splits)?, array(tree, "decision_type", splits)?))
-        };
-        let (split_features, decisions) = read().map_err(|e| ModelError::new(format!("Tree={index}: {e}")))?;
-        features.extend(
-            split_features.iter().zip(&decisions).filter(|(_, &d)| d as u8 & CATEGORICAL_MASK != 0).map(|(&f, _)| f),
-        );
-    }
-    features.sort_unstable();
-    features.dedup();
-    Ok(features)
-}
-
 /// The header's `key=value` pairs (flags without `=` map to ""), and each tree's pairs.
 type Section<'t> = HashMap<&'t str, &'t str>;
 
@@ -310,10 +285,10 @@ a=1
 
     #[test]
     fn lists_the_features_of_categorical_splits() {
-        assert_eq!(categorical_split_features(MODEL), Ok(vec![1]));
+        assert_eq!(Ensemble::from_lightgbm_text(MODEL).unwrap().categorical_features(), vec![1]);
         let numeric = MODEL.replace("decision_type=10 1", "decision_type=10 0");
-        assert_eq!(categorical_split_features(&numeric), Ok(vec![]));
-        assert!(categorical_split_features(&MODEL[..MODEL.find("Tree=1").unwrap()]).is_err());
+        assert_eq!(Ensemble::from_lightgbm_text(&numeric).unwrap().categorical_features(), Vec::<usize>::new());
+        assert!(Ensemble::from_lightgbm_text(&MODEL[..MODEL.find("Tree=1").unwrap()]).is_err());
     }
 
     #[test]

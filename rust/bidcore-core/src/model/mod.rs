@@ -16,7 +16,6 @@ mod treelite;
 pub use compiled::{CompiledScorer, AGREEMENT_TOLERANCE};
 pub use ensemble::{Comparison, Ensemble, EnsembleBuilder, MissingType, Split, BLOCK_ROWS};
 pub use error::ModelError;
-pub use lightgbm::categorical_split_features;
 pub use transform::Transform;
 
 /// Scores rows of features. `rows` is row-major, `num_features` values per row (NaN = missing);

@@ -317,7 +317,6 @@ impl Quick {
                         varying.push(i);
                     }
                 }
-                masks.clear();
                 for (row, margins) in block.chunks_exact(num_features).zip(out.chunks_exact_mut(self.num_outputs)) {
                     masks.clear();
                     masks.extend_from_slice(shared);
