@@ -92,7 +92,7 @@ wheel: setup ## release wheel and sdist into dist/ (fat LTO, one codegen unit, u
 	auditwheel show dist/*.whl
 
 .PHONY: fuzz
-fuzz: dev ## fuzz the parsers (requests, model files, features) with cargo-fuzz, FUZZ_SECONDS each (default 60)
+fuzz: dev ## fuzz the parsers and the engine (requests, model files, features, decisions) with cargo-fuzz, FUZZ_SECONDS each (default 60)
 	.ci/fuzz.sh $${FUZZ_SECONDS:-60}
 
 .PHONY: clean

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz bidcore's parsers with cargo-fuzz: `.ci/fuzz.sh [SECONDS] [TARGET...]` (default 60 s
-# each, every target: parse_request, read_model, extract_features), seeded from the fixtures.
+# each, every target: parse_request, read_model, extract_features, engine_bid), seeded from the fixtures.
 # cargo-fuzz's default AddressSanitizer needs a nightly compiler; on stable the targets run with
 # `--sanitizer none`: libFuzzer's coverage guidance still works, and safe Rust needs no ASan.
 set -euo pipefail
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse_request read_model extract_features)
+[ ${#targets[@]} -gt 0 ] || targets=(parse_request read_model extract_features engine_bid)
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 
 seed_requests() {

@@ -7,8 +7,9 @@
 'USD'
 """
 
-from bidcore import openrtb
+from bidcore import config, openrtb
 from bidcore._core import Limits, RequestParser, __version__
+from bidcore.engine import Engine
 from bidcore.errors import (
     BidcoreError,
     ConfigError,
@@ -21,12 +22,14 @@ from bidcore.parsing import inspect_request, validate_request
 __all__ = [
     "BidcoreError",
     "ConfigError",
+    "Engine",
     "InternalError",
     "InvalidRequestError",
     "Limits",
     "ModelError",
     "RequestParser",
     "__version__",
+    "config",
     "inspect_request",
     "openrtb",
     "validate_request",

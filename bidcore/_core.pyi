@@ -1,8 +1,9 @@
 # Stubs for the native module built from rust/bidcore-py; checked by `mypy.stubtest` in `make lint`.
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,7 @@ __all__ = [
     "CompiledModel",
     "FeatureExtractor",
     "Limits",
+    "NativeEngine",
     "RequestParser",
     "TreeEnsemble",
     "__version__",
@@ -151,5 +153,27 @@ class FeatureExtractor:
         skip_invalid: bool = False,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], list[tuple[int, str]]]:
         """A row per imp of every body, their (request, imp), the skipped invalid bodies."""
+
+@final
+class NativeEngine:
+    """The native engine state (``bidcore.Engine`` wraps it); immutable, shared by threads."""
+
+    def __new__(
+        cls,
+        plan: str,
+        models: dict[str, tuple[TreeEnsemble | CompiledModel, FeatureExtractor, list[str]]],
+        limits: Limits | None = None,
+    ) -> NativeEngine: ...
+    def bid(self, body: bytes | bytearray, now: float | None = None) -> bytes | None:
+        """The response, or None for a no-bid; releases the GIL."""
+    def bid_many(
+        self, bodies: Sequence[bytes | bytearray], now: float | None = None
+    ) -> list[bytes | None]:
+        """``bid`` for each body (None for invalid ones); releases the GIL."""
+    def explain(self, body: bytes | bytearray, now: float | None = None) -> dict[str, Any]:
+        """The decision written out; releases the GIL."""
+    def counters(self) -> dict[str, Any]: ...
+    @staticmethod
+    def reasons() -> list[tuple[str, int]]: ...
 
 def _panic(message: str) -> None: ...

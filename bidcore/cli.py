@@ -8,6 +8,10 @@ cannot be read.
 (:func:`bidcore.compile.build_artifact`; needs the ``bidcore[compile]`` extra and gcc) and prints
 one line saying what it wrote; the exit status is 1 if the model is refused, 2 if an input cannot
 be read or the output exists.
+
+``bidcore config schema`` prints the JSON Schema of a bidder configuration (for editors);
+``bidcore config check FILE...`` loads each configuration (TOML, JSON or YAML, by suffix) and
+prints ``OK FILE`` or ``FILE: error`` with the key path; the exit status is 1 if any fails.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bidcore._core import Limits, RequestParser
-from bidcore.errors import BidcoreError, InvalidRequestError
+from bidcore.config import load as load_config
+from bidcore.config import schema as config_schema
+from bidcore.errors import BidcoreError, ConfigError, InvalidRequestError
 
 __all__ = ["main"]
 
@@ -100,6 +106,27 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("-v", "--verbose", action="store_true", help="log each step")
     compile_.set_defaults(run=_compile)
+
+    config = commands.add_parser(
+        "config",
+        help="bidder configurations: print the JSON Schema, check files",
+        description="Work with bidder configurations (TOML, JSON or YAML).",
+    )
+    actions = config.add_subparsers(required=True, metavar="ACTION")
+    schema = actions.add_parser(
+        "schema",
+        help="print the JSON Schema of a configuration",
+        description="Print the JSON Schema of a bidder configuration (indent 2), for editors.",
+    )
+    schema.set_defaults(run=_config_schema)
+    check = actions.add_parser(
+        "check",
+        help="load configurations and report the first error of each",
+        description="Load each configuration (format by suffix: .toml, .json, .yaml, .yml) and "
+        "print OK FILE, or FILE: the error with its key path. Exit status 1 if any fails.",
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", help="a configuration file")
+    check.set_defaults(run=_config_check)
     return parser
 
 
@@ -185,6 +212,25 @@ def _compile(args: argparse.Namespace, out: TextIO) -> int:
         file=out,
     )
     return 0
+
+
+def _config_schema(args: argparse.Namespace, out: TextIO) -> int:
+    print(json.dumps(config_schema(), indent=2), file=out)
+    return 0
+
+
+def _config_check(args: argparse.Namespace, out: TextIO) -> int:
+    failed = 0
+    for name in args.files:
+        try:
+            load_config(name)
+        except ConfigError as err:
+            failed += 1
+            # load() names the file itself when it cannot read it; say it once.
+            print(f"{name}: {str(err).removeprefix(f'{Path(name)}: ')}", file=out)
+        else:
+            print(f"OK {name}", file=out)
+    return 1 if failed else 0
 
 
 def _requests(files: Sequence[str], *, force_lines: bool) -> Iterator[tuple[str, bytes | None]]:

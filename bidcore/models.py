@@ -148,14 +148,15 @@ class Model:
         return self._scorer.predict_one(vector, raw=raw)
 
 
-def from_lightgbm(model: str | Path) -> Model:
-    """A model from LightGBM's model text, or the path of a file holding it.
+def from_lightgbm(model: str | Path, *, features: FeatureSpec | None = None) -> Model:
+    """A model from LightGBM's model text, or the path of a file holding it; ``features`` is
+    its feature spec (what :meth:`Model.predict_request` and the engine build rows with).
 
     Raises :class:`bidcore.ModelError` for text that is not a LightGBM model bidcore can score
     (cut short, inconsistent trees, linear trees, an unsupported objective).
     """
     text = model.read_text() if isinstance(model, Path) else model
-    return Model(TreeEnsemble.from_lightgbm(text))
+    return Model(TreeEnsemble.from_lightgbm(text), features)
 
 
 def from_treelite(model: str | treelite.Model) -> Model:

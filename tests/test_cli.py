@@ -183,3 +183,104 @@ def test_the_console_script_without_a_command_shows_usage() -> None:
     result = _command(str(BIN / "bidcore"))
     assert result.returncode == 2
     assert result.stderr.startswith("usage: bidcore")
+
+
+# --- bidcore config ------------------------------------------------------------------------------
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "bidder.toml"
+CONFIG = """
+[[campaigns]]
+id = "c1"
+goal = "cpm"
+cpm = 1.5
+max_bid = 2
+[[campaigns.creatives]]
+id = "cr1"
+media = "banner"
+w = 300
+h = 250
+adomain = ["shop.example"]
+"""
+
+
+def _config(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    status = main(["config", *args])
+    out, err = capsys.readouterr()
+    return status, out.splitlines(), err
+
+
+def test_config_schema_prints_the_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    from bidcore.config import schema
+
+    status = main(["config", "schema"])
+    out, err = capsys.readouterr()
+    assert (status, err) == (0, "")
+    assert json.loads(out) == schema()
+    assert out == json.dumps(schema(), indent=2) + "\n"
+
+
+def test_config_check_says_ok_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    toml = tmp_path / "bidder.toml"
+    toml.write_text(CONFIG)
+    yaml_file = tmp_path / "bidder.yaml"
+    yaml_file.write_text(
+        "campaigns:\n- id: c1\n  goal: cpm\n  cpm: 1.5\n  max_bid: 2\n  creatives:\n"
+        "  - {id: cr1, media: native, adomain: [shop.example]}\n"
+    )
+    names = [str(toml), str(yaml_file), str(EXAMPLE_CONFIG)]
+    assert _config(capsys, "check", *names) == (0, [f"OK {name}" for name in names], "")
+
+
+def test_config_check_names_the_file_and_the_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(CONFIG)
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        '{"campaigns": [{"id": "c1", "goal": "cpm", "cpm": 1.2345678, "max_bid": 2,'
+        ' "creatives": [{"id": "cr1", "media": "native", "adomain": ["a.example"]}]}]}'
+    )
+    status, lines, err = _config(capsys, "check", str(bad), str(good))
+    assert (status, err) == (1, "")
+    assert lines == [
+        f"{bad}: campaigns[0]: cpm: 1.2345678 has more than 6 decimal places",
+        f"OK {good}",
+    ]
+
+
+def test_config_check_reports_unusable_files_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.toml"
+    other = tmp_path / "bidder.ini"
+    other.write_text(CONFIG)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[campaigns]\n")
+    status, lines, _ = _config(capsys, "check", str(missing), str(other), str(broken))
+    assert status == 1
+    assert lines[0] == f"{missing}: No such file or directory"
+    assert lines[1] == f"{other}: unknown config format '.ini' (toml, json, yaml)"
+    assert lines[2].startswith(f"{broken}: not valid TOML: ")
+
+
+def test_config_needs_an_action_and_check_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["config"], ["config", "check"]):
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 2
+        assert "usage: bidcore config" in capsys.readouterr().err
+
+
+def test_the_console_script_checks_configs(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("campaigns: []\nbidder: {currency: usd}\n")
+    result = _command(str(BIN / "bidcore"), "config", "check", str(EXAMPLE_CONFIG), str(bad))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        f"OK {EXAMPLE_CONFIG}",
+        f"{bad}: bidder: currency must be a 3-letter upper-case code, got 'usd'",
+    ]
+    schema = _command(sys.executable, "-m", "bidcore.cli", "config", "schema")
+    assert schema.returncode == 0, schema.stderr
+    assert json.loads(schema.stdout)["$ref"] == "#/$defs/Config"

@@ -12,7 +12,7 @@ from typing import Any
 
 from bidcore.features import Feature, FeatureSpec
 
-__all__ = ["features_py", "fnv1a64", "text_value"]
+__all__ = ["PERSONAL_SOURCES", "features_py", "fnv1a64", "personal_data_allowed", "text_value"]
 
 View = dict[str, Any]
 
@@ -150,6 +150,27 @@ def _feature(
     return float(campaign.get(f.campaign or "", _NAN))
 
 
+PERSONAL_SOURCES = frozenset(
+    {"user.yob", "device.geo.lat", "device.geo.lon", "user.gender"}
+    | {"has_ifa", "has_user_id", "segment_count"}
+)
+"""User-level sources: missing when the request does not allow personal data."""
+
+
+def personal_data_allowed(view: View) -> bool:
+    """False under COPPA, with Limit Ad Tracking, or under GDPR without a consent string."""
+    coppa = _get(view, "regs", "coppa") == 1
+    gdpr = _get(view, "regs", "gdpr") == 1
+    lmt = _get(view, "device", "lmt") == 1
+    consent = _get(view, "user", "consent")
+    return not (coppa or lmt or (gdpr and not consent))
+
+
+def _is_personal(f: Feature) -> bool:
+    source = f.number or f.text or f.derived
+    return source is not None and source in PERSONAL_SOURCES
+
+
 def features_py(
     view: View,
     spec: FeatureSpec,
@@ -158,5 +179,12 @@ def features_py(
     timestamp: float = math.nan,
     campaign: dict[str, float] | None = None,
 ) -> list[float]:
-    """The features of impression ``imp`` of a normalized view, in spec order."""
-    return [_feature(f, view, imp, timestamp, spec.fx, campaign or {}) for f in spec.features]
+    """The features of impression ``imp`` of a normalized view, in spec order; user-level ones
+    are NaN when the request does not allow personal data."""
+    personal = personal_data_allowed(view)
+    return [
+        _NAN
+        if not personal and _is_personal(f)
+        else _feature(f, view, imp, timestamp, spec.fx, campaign or {})
+        for f in spec.features
+    ]

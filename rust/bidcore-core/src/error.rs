@@ -11,6 +11,9 @@ pub enum CoreError {
     /// A model that cannot be read, or does not match what it claims to be.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A bidder configuration the engine cannot run.
+    #[error("{0}")]
+    Config(String),
     /// A bug in bidcore (a caught panic, a broken invariant), never the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),

@@ -120,6 +120,19 @@ pub enum Feature {
     Campaign(usize),
 }
 
+impl Feature {
+    /// User-level data, missing when the request does not allow it (COPPA, LMT, GDPR without
+    /// consent: [`BidRequest::personal_data_allowed`]).
+    fn is_personal(&self) -> bool {
+        matches!(
+            self,
+            Feature::Number(Number::UserYob | Number::DeviceGeoLat | Number::DeviceGeoLon)
+                | Feature::Text(Text::UserGender, _)
+                | Feature::Derived(Derived::HasIfa | Derived::HasUserId | Derived::SegmentCount)
+        )
+    }
+}
+
 /// A model's inputs, in column order. Immutable; share it between threads.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FeatureSpec {
@@ -254,7 +267,12 @@ impl FeatureSpec {
     pub fn extract(&self, request: &BidRequest<'_>, imp: usize, timestamp: f64, campaign: &[f64], out: &mut [f64]) {
         let imps = request.imp.as_deref().unwrap_or(&[]);
         let slot = imps.get(imp);
+        let personal = request.personal_data_allowed();
         for (feature, value) in self.features.iter().zip(out.iter_mut()) {
+            if !personal && feature.is_personal() {
+                *value = f64::NAN;
+                continue;
+            }
             *value = match feature {
                 Feature::Number(n) => number(request, slot, *n),
                 Feature::Text(t, encoding) => match text(request, slot, *t) {

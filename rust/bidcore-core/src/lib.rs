@@ -7,6 +7,7 @@
 // libraries (the one fenced module STYLE.md allows).
 #![deny(unsafe_code)]
 
+pub mod engine;
 pub mod error;
 pub mod features;
 pub mod model;

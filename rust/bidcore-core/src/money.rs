@@ -70,6 +70,85 @@ impl fmt::Display for Micros {
     }
 }
 
+/// The least whole number of micros not below `x` currency units, in double arithmetic: a
+/// request's floor (a JSON number) as micros, rounded up so a bid at it is never below the
+/// floor. `None` for a floor no bid can meet: 10^12 units or more (the config caps amounts far
+/// below), or not a non-negative number.
+pub fn floor_micros(x: f64) -> Option<Micros> {
+    if !(x.is_finite() && (0.0..1e12).contains(&x)) {
+        return None;
+    }
+    // `x * 1e6` is within an ulp of the answer, so the search takes at most three steps.
+    let mut m = (x * 1e6).floor() as i64 - 1;
+    while (m as f64) / 1e6 < x {
+        m += 1;
+    }
+    Some(Micros(m.max(0)))
+}
+
+/// Exchange rates as exact integers: billionths of the base currency per unit of each currency.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FxTable {
+    nanos: Vec<([u8; 3], i64)>,
+}
+
+impl FxTable {
+    /// `rates`: (code, base nanos per unit); the base itself must be among them (1e9).
+    pub fn new(rates: impl IntoIterator<Item = (String, i64)>) -> Result<FxTable, String> {
+        let mut nanos = Vec::new();
+        for (code, rate) in rates {
+            let key: [u8; 3] = code
+                .to_ascii_uppercase()
+                .as_bytes()
+                .try_into()
+                .map_err(|_| format!("fx: {code:?} is not a 3-letter currency code"))?;
+            if rate <= 0 {
+                return Err(format!("fx: the rate of {code} must be positive"));
+            }
+            nanos.push((key, rate));
+        }
+        Ok(FxTable { nanos })
+    }
+
+    /// The rate of `currency` (upper case, as the parser normalizes codes).
+    pub fn rate(&self, currency: &str) -> Option<i64> {
+        let key = currency.as_bytes();
+        self.nanos.iter().find(|(code, _)| code.as_slice() == key).map(|&(_, rate)| rate)
+    }
+
+    /// The table's own copy of `currency`'s code, when it has a rate for it.
+    pub fn code(&self, currency: &str) -> Option<&str> {
+        let key = currency.as_bytes();
+        self.nanos.iter().find(|(code, _)| code.as_slice() == key).and_then(|(code, _)| std::str::from_utf8(code).ok())
+    }
+
+    /// Whether amounts in `from` can be converted to `to`.
+    pub fn convertible(&self, from: &str, to: &str) -> bool {
+        from == to || (self.rate(from).is_some() && self.rate(to).is_some())
+    }
+
+    /// `m` in `from` as `to`, rounded up (floors: a converted floor is never below the true
+    /// one). `None` when a rate is missing (zero, and the same currency, need none).
+    pub fn convert_up(&self, m: Micros, from: &str, to: &str) -> Option<Micros> {
+        if from == to || m.0 == 0 {
+            return Some(m);
+        }
+        let (a, b) = (i128::from(self.rate(from)?), i128::from(self.rate(to)?));
+        let scaled = i128::from(m.0) * a;
+        Some(Micros(i64::try_from(scaled.div_euclid(b) + i128::from(scaled.rem_euclid(b) != 0)).ok()?))
+    }
+
+    /// `m` in `from` as `to`, rounded down (prices and caps: never more than allowed). `None`
+    /// when a rate is missing (zero, and the same currency, need none).
+    pub fn convert_down(&self, m: Micros, from: &str, to: &str) -> Option<Micros> {
+        if from == to || m.0 == 0 {
+            return Some(m);
+        }
+        let (a, b) = (i128::from(self.rate(from)?), i128::from(self.rate(to)?));
+        Some(Micros(i64::try_from((i128::from(m.0) * a).div_euclid(b)).ok()?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +177,50 @@ mod tests {
         assert_eq!(Micros::parse_decimal("3"), Some(Micros(3_000_000)));
         for bad in ["", ".5", "1.", "1.0000001", "1e3", "+1", "1,5", "--1"] {
             assert_eq!(Micros::parse_decimal(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn floors_round_up_to_the_micro() {
+        assert_eq!(floor_micros(0.29), Some(Micros(290_000)));
+        assert_eq!(floor_micros(1.5), Some(Micros(1_500_000)));
+        assert_eq!(floor_micros(0.1234561), Some(Micros(123_457)));
+        assert_eq!(floor_micros(0.0), Some(Micros(0)));
+        assert_eq!(floor_micros(1e-9), Some(Micros(1)));
+        assert_eq!(floor_micros(-1.0), None);
+        assert_eq!(floor_micros(f64::NAN), None);
+        assert_eq!(floor_micros(1e12), None);
+    }
+
+    #[test]
+    fn fx_converts_exactly_and_in_the_safe_direction() {
+        let fx = FxTable::new([("USD".into(), 1_000_000_000), ("EUR".into(), 1_080_000_000)]).unwrap();
+        // 0.29 EUR = 0.3132 USD exactly.
+        assert_eq!(fx.convert_up(Micros(290_000), "EUR", "USD"), Some(Micros(313_200)));
+        // 1 USD = 0.925925925... EUR: up 925_926, down 925_925.
+        assert_eq!(fx.convert_up(Micros(1_000_000), "USD", "EUR"), Some(Micros(925_926)));
+        assert_eq!(fx.convert_down(Micros(1_000_000), "USD", "EUR"), Some(Micros(925_925)));
+        assert_eq!(fx.convert_up(Micros(5), "JPY", "USD"), None);
+        assert_eq!(fx.convert_up(Micros(0), "JPY", "USD"), Some(Micros(0)));
+        assert_eq!(fx.convert_down(Micros(5), "JPY", "JPY"), Some(Micros(5)));
+    }
+
+    proptest! {
+        #[test]
+        fn floor_micros_is_the_least_micro_at_or_above(x in 0.0f64..1e9) {
+            let m = floor_micros(x).unwrap().0;
+            prop_assert!((m as f64) / 1e6 >= x);
+            prop_assert!(m == 0 || ((m - 1) as f64) / 1e6 < x);
+        }
+
+        #[test]
+        fn conversions_bracket_the_exact_value(m in 0i64..1_000_000_000_000, a in 1i64..10_000_000_000, b in 1i64..10_000_000_000) {
+            let fx = FxTable::new([("AAA".into(), a), ("BBB".into(), b)]).unwrap();
+            let up = fx.convert_up(Micros(m), "AAA", "BBB").unwrap().0;
+            let down = fx.convert_down(Micros(m), "AAA", "BBB").unwrap().0;
+            let exact = i128::from(m) * i128::from(a);
+            prop_assert!(i128::from(down) * i128::from(b) <= exact && exact < (i128::from(down) + 1) * i128::from(b));
+            prop_assert!(i128::from(up) * i128::from(b) >= exact && exact > (i128::from(up) - 1) * i128::from(b));
         }
     }
 

@@ -24,6 +24,12 @@ pub struct PyCompiledModel {
     feature_names: Vec<String>,
 }
 
+impl PyCompiledModel {
+    pub(crate) fn scorer(&self) -> Arc<dyn Scorer> {
+        self.scorer.clone()
+    }
+}
+
 #[pymethods]
 impl PyCompiledModel {
     /// Loads the library built from `model_text` (LightGBM's model text), after checking its

@@ -12,6 +12,7 @@ use pyo3::types::{PyDict, PyType};
 static INVALID_REQUEST: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERNAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static MODEL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CONFIG: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 const ERRORS_MODULE: &str = "bidcore.errors";
 
@@ -21,6 +22,9 @@ pub fn to_py_err(py: Python<'_>, err: CoreError) -> PyErr {
         CoreError::InvalidRequest(err) => invalid_request(py, &err),
         CoreError::Model(err) => {
             MODEL.import(py, ERRORS_MODULE, "ModelError").and_then(|cls| cls.call1((err.0,))).map(PyErr::from_value)
+        }
+        CoreError::Config(message) => {
+            CONFIG.import(py, ERRORS_MODULE, "ConfigError").and_then(|cls| cls.call1((message,))).map(PyErr::from_value)
         }
         CoreError::Internal(message) => INTERNAL
             .import(py, ERRORS_MODULE, "InternalError")

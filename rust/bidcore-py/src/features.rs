@@ -42,6 +42,12 @@ pub struct PyFeatureExtractor {
     parser: RequestParser,
 }
 
+impl PyFeatureExtractor {
+    pub(crate) fn spec(&self) -> Arc<FeatureSpec> {
+        self.spec.clone()
+    }
+}
+
 #[pymethods]
 impl PyFeatureExtractor {
     /// Raises `ModelError` for a source the core does not know.

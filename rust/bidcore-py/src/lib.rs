@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod compiled;
 mod detach;
+mod engine;
 mod errors;
 mod features;
 mod models;
@@ -19,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     models::register(m)?;
     features::register(m)?;
     compiled::register(m)?;
+    engine::register(m)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     Ok(())
 }

@@ -21,6 +21,12 @@ pub struct PyTreeEnsemble {
     ensemble: Arc<Ensemble>,
 }
 
+impl PyTreeEnsemble {
+    pub(crate) fn scorer(&self) -> Arc<dyn Scorer> {
+        self.ensemble.clone()
+    }
+}
+
 #[pymethods]
 impl PyTreeEnsemble {
     /// Reads a LightGBM model text (what `Booster.save_model` writes). Raises `ModelError`.

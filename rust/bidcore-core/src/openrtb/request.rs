@@ -474,3 +474,17 @@ view_object! {
         pub hp: Option<i32>,
     }
 }
+
+impl BidRequest<'_> {
+    /// Whether user-level data may be used for this request: not under COPPA, not when the
+    /// device limits ad tracking, not under GDPR without a consent string. When it may not, the
+    /// engine turns off user-level targeting and features.
+    pub fn personal_data_allowed(&self) -> bool {
+        let regs = self.regs.as_deref();
+        let coppa = regs.and_then(|r| r.coppa) == Some(1);
+        let gdpr = regs.and_then(|r| r.gdpr) == Some(1);
+        let consent = self.user.as_deref().and_then(|u| u.consent.as_ref()).is_some_and(|c| !c.is_empty());
+        let lmt = self.device.as_deref().and_then(|d| d.lmt) == Some(1);
+        !(coppa || lmt || (gdpr && !consent))
+    }
+}

@@ -1,0 +1,474 @@
+"""The bidder's configuration: msgspec Structs read from TOML, JSON or YAML.
+
+Every money amount is a decimal in currency units, read exactly (``1.1`` is 1,100,000 micros,
+never a float's approximation) and checked to fit micros; FX rates are decimals with up to 9
+places. Errors are :class:`bidcore.ConfigError` and name the key path::
+
+    campaigns[3].targeting.countries: Expected `array`, got `str`
+
+The decision these settings drive is written down rule by rule in ``docs/engine.md``.
+
+>>> config = loads('''
+... [bidder]
+... seat = "s1"
+... [[campaigns]]
+... id = "c1"
+... goal = "cpm"
+... cpm = 1.5
+... max_bid = 2
+... [[campaigns.creatives]]
+... id = "cr1"
+... media = "banner"
+... w = 300
+... h = 250
+... adomain = ["shop.example"]
+... ''')
+>>> (config.bidder.seat, micros(config.campaigns[0].cpm))
+('s1', 1500000)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import functools
+import re
+import zoneinfo
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+import msgspec
+
+from bidcore.errors import ConfigError
+
+__all__ = [
+    "Bidder",
+    "Campaign",
+    "Config",
+    "Creative",
+    "Daypart",
+    "Fx",
+    "Models",
+    "Shading",
+    "ShadingSegment",
+    "Targeting",
+    "load",
+    "loads",
+    "micros",
+    "nanos",
+    "schema",
+    "zone_transitions",
+]
+
+Goal = Literal["cpm", "cpc", "cpa"]
+Media = Literal["banner", "video", "audio", "native"]
+Format = Literal["toml", "json", "yaml"]
+
+_CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
+# A billion currency units (a JPY budget of billions fits). Below it an amount with 6 decimals
+# has at most 15 significant digits, which survive the double that TOML and YAML numbers pass
+# through: so every amount accepted is read exactly as written.
+_MICROS_MAX: Final = 10**15
+_PLACEHOLDER: Final = re.compile(r"\{([a-z_]+)\}")
+PLACEHOLDERS: Final = frozenset({"campaign", "creative", "imp", "request", "arm", "price_bucket"})
+
+
+def micros(amount: Decimal) -> int:
+    """An amount in currency units as integer micros, exactly; raises ``ValueError`` when the
+    amount has more than 6 decimal places or is out of range."""
+    if not amount.is_finite():
+        raise ValueError(f"{amount} is not a number")
+    scaled = amount.scaleb(6)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than 6 decimal places")
+    value = int(scaled)
+    if not -_MICROS_MAX <= value <= _MICROS_MAX:
+        raise ValueError(f"{amount} is out of range (at most 1e9 units)")
+    return value
+
+
+def nanos(rate: Decimal) -> int:
+    """An FX rate as integer billionths, exactly; at most 9 decimal places, positive."""
+    scaled = rate.scaleb(9)
+    if not rate.is_finite() or scaled != scaled.to_integral_value():
+        raise ValueError(f"{rate} has more than 9 decimal places")
+    value = int(scaled)
+    if not 0 < value <= 10**18:
+        raise ValueError(f"rate {rate} must be positive and at most 1e9")
+    return value
+
+
+def _check_amount(name: str, value: Decimal | None, *, positive: bool = False) -> None:
+    if value is None:
+        return
+    try:
+        m = micros(value)
+    except (ValueError, decimal.InvalidOperation) as err:
+        raise ValueError(f"{name}: {err}") from None
+    if m < 0 or (positive and m == 0):
+        raise ValueError(f"{name} must be {'positive' if positive else '>= 0'}, got {value}")
+
+
+def _check_template(name: str, template: str | None) -> None:
+    if template is None:
+        return
+    for found in _PLACEHOLDER.findall(template):
+        if found not in PLACEHOLDERS:
+            raise ValueError(
+                f"{name}: unknown placeholder {{{found}}}; known: "
+                + ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
+            )
+
+
+class _Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Bidder(_Struct, frozen=True):
+    """Who bids, in which currency, and the notice URL templates every creative inherits."""
+
+    seat: str = "bidcore"
+    currency: str = "USD"
+    tmax_margin_ms: int = 10
+    """Network time kept back from the request's ``tmax`` (used by the server's deadline)."""
+    nurl: str | None = None
+    burl: str | None = None
+    lurl: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _CURRENCY.match(self.currency):
+            raise ValueError(f"currency must be a 3-letter upper-case code, got {self.currency!r}")
+        if not self.seat:
+            raise ValueError("seat must not be empty")
+        if self.tmax_margin_ms < 0:
+            raise ValueError("tmax_margin_ms must be >= 0")
+        for name in ("nurl", "burl", "lurl"):
+            _check_template(name, getattr(self, name))
+
+
+class Fx(_Struct, frozen=True):
+    """Exchange rates: units of ``base`` per one unit of each currency (``EUR = 1.08``)."""
+
+    base: str = "USD"
+    rates: dict[str, Decimal] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _CURRENCY.match(self.base):
+            raise ValueError(f"base must be a 3-letter upper-case code, got {self.base!r}")
+        for code, rate in self.rates.items():
+            if not _CURRENCY.match(code):
+                raise ValueError(f"rates: {code!r} is not a 3-letter upper-case code")
+            try:
+                nanos(rate)
+            except (ValueError, decimal.InvalidOperation) as err:
+                raise ValueError(f"rates.{code}: {err}") from None
+
+    def rate_nanos(self, currency: str) -> int | None:
+        """Base nanos per unit of ``currency``; ``None`` when there is no rate for it."""
+        if currency == self.base:
+            return 10**9
+        rate = self.rates.get(currency)
+        return None if rate is None else nanos(rate)
+
+
+class Models(_Struct, frozen=True):
+    """Model artifacts by role (paths relative to the config file) and the scorer to use."""
+
+    ctr: str | None = None
+    cvr: str | None = None
+    scorer: Literal["native", "compiled"] = "native"
+
+
+class Daypart(_Struct, frozen=True):
+    """Hours (0-23) and weekdays (0 = Monday) in an IANA time zone; empty lists allow all."""
+
+    timezone: str = "UTC"
+    hours: list[int] = msgspec.field(default_factory=list)
+    weekdays: list[int] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from None
+        if any(not 0 <= h <= 23 for h in self.hours):
+            raise ValueError("hours must be in 0..23")
+        if any(not 0 <= d <= 6 for d in self.weekdays):
+            raise ValueError("weekdays must be in 0..6 (0 = Monday)")
+
+
+class Targeting(_Struct, frozen=True):
+    """Request-level rules; an empty list does not restrict (``docs/engine.md``)."""
+
+    countries: list[str] = msgspec.field(default_factory=list)
+    regions: list[str] = msgspec.field(default_factory=list)
+    device_types: list[int] = msgspec.field(default_factory=list)
+    os: list[str] = msgspec.field(default_factory=list)
+    connection_types: list[int] = msgspec.field(default_factory=list)
+    domains: list[str] = msgspec.field(default_factory=list)
+    domains_block: list[str] = msgspec.field(default_factory=list)
+    bundles: list[str] = msgspec.field(default_factory=list)
+    bundles_block: list[str] = msgspec.field(default_factory=list)
+    categories: list[str] = msgspec.field(default_factory=list)
+    categories_block: list[str] = msgspec.field(default_factory=list)
+    segments: list[str] = msgspec.field(default_factory=list)
+    daypart: Daypart | None = None
+
+    def __post_init__(self) -> None:
+        for code in self.countries:
+            if not _CURRENCY.match(code):  # ISO 3166-1 alpha-3, as OpenRTB sends it
+                raise ValueError(f"countries: {code!r} is not a 3-letter upper-case code")
+
+
+class FrequencyCap(_Struct, frozen=True):
+    """Impressions per user per window (enforced by the budget work of issue 7)."""
+
+    count: int
+    window_seconds: int
+
+
+class Creative(_Struct, frozen=True):
+    """What a campaign shows. ``markup`` becomes ``adm``; notice templates override the
+    bidder's. ``w``/``h`` are required for banners, ``duration`` and ``mime`` for video and
+    audio."""
+
+    id: str
+    media: Media
+    adomain: list[str]
+    w: int | None = None
+    h: int | None = None
+    duration: int | None = None
+    mime: str | None = None
+    cat: list[str] = msgspec.field(default_factory=list)
+    attr: list[int] = msgspec.field(default_factory=list)
+    bundle: str | None = None
+    markup: str | None = None
+    nurl: str | None = None
+    burl: str | None = None
+    lurl: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("id must not be empty")
+        if not self.adomain:
+            raise ValueError("adomain must list at least one domain (every bid carries one)")
+        if self.media == "banner" and (self.w is None or self.h is None):
+            raise ValueError("a banner creative needs w and h")
+        if self.media in ("video", "audio") and (self.duration is None or self.mime is None):
+            raise ValueError(f"a {self.media} creative needs duration and mime")
+        for name in ("w", "h", "duration"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("markup", "nurl", "burl", "lurl"):
+            _check_template(name, getattr(self, name))
+
+    @property
+    def secure(self) -> bool:
+        """Whether the markup and notice URLs load nothing over plain http."""
+        texts = (self.markup, self.nurl, self.burl, self.lurl)
+        return not any(t is not None and "http://" in t for t in texts)
+
+
+class Campaign(_Struct, frozen=True):
+    """A line item: its goal and money (in the bidder's currency), targeting and creatives.
+
+    ``cpm`` is the fixed CPM of a ``cpm`` goal; ``target_cpc`` and ``target_cpa`` are what a
+    click or an action is worth for ``cpc`` and ``cpa`` goals. ``features`` are the campaign's
+    attributes the models read (``campaign = "name"`` in a feature spec).
+    """
+
+    id: str
+    goal: Goal
+    max_bid: Decimal
+    creatives: list[Creative]
+    cpm: Decimal | None = None
+    target_cpc: Decimal | None = None
+    target_cpa: Decimal | None = None
+    min_bid: Decimal = Decimal(0)
+    daily_budget: Decimal | None = None
+    deals: list[str] = msgspec.field(default_factory=list)
+    deals_only: bool = False
+    targeting: Targeting = msgspec.field(default_factory=Targeting)
+    frequency_cap: FrequencyCap | None = None
+    features: dict[str, float] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("id must not be empty")
+        wanted = {"cpm": "cpm", "cpc": "target_cpc", "cpa": "target_cpa"}[self.goal]
+        if getattr(self, wanted) is None:
+            raise ValueError(f"goal {self.goal!r} needs {wanted}")
+        for name in ("cpm", "target_cpc", "target_cpa", "min_bid", "daily_budget"):
+            _check_amount(name, getattr(self, name))
+        _check_amount("max_bid", self.max_bid, positive=True)
+        if micros(self.min_bid) > micros(self.max_bid):
+            raise ValueError("min_bid must not exceed max_bid")
+        if not self.creatives:
+            raise ValueError("a campaign needs at least one creative")
+        ids = [c.id for c in self.creatives]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(
+                f"creatives: ids must be unique within a campaign, repeated: {repeated}"
+            )
+        if self.deals_only and not self.deals:
+            raise ValueError("deals_only needs deals")
+
+
+class ShadingSegment(_Struct, frozen=True):
+    """A win-rate curve for the requests it matches (every non-empty list must match)."""
+
+    center: Decimal
+    scale: float
+    countries: list[str] = msgspec.field(default_factory=list)
+    device_types: list[int] = msgspec.field(default_factory=list)
+    media: list[Media] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _check_amount("center", self.center, positive=True)
+        if not (self.scale > 0 and self.scale < float("inf")):
+            raise ValueError("scale must be positive and finite")
+
+
+class Shading(_Struct, frozen=True):
+    """First-price shading on the win-rate curve ``w(b) = 1 / (1 + exp(-(ln b - ln center) /
+    scale))``, ``b`` and ``center`` in CPM currency units: ``center`` is the price that wins
+    half the time, ``scale`` how quickly the win rate rises around it."""
+
+    enabled: bool = True
+    center: Decimal = Decimal(1)
+    scale: float = 0.5
+    segments: list[ShadingSegment] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _check_amount("center", self.center, positive=True)
+        if not (self.scale > 0 and self.scale < float("inf")):
+            raise ValueError("scale must be positive and finite")
+
+
+class Config(_Struct, frozen=True):
+    """A whole bidder: ``Engine(config)`` compiles it into the native engine."""
+
+    campaigns: list[Campaign]
+    bidder: Bidder = msgspec.field(default_factory=Bidder)
+    fx: Fx = msgspec.field(default_factory=Fx)
+    models: Models = msgspec.field(default_factory=Models)
+    shading: Shading = msgspec.field(default_factory=Shading)
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        ids = [c.id for c in self.campaigns]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"campaigns: ids must be unique, repeated: {repeated}")
+        if self.fx.rate_nanos(self.bidder.currency) is None and self.fx.rates:
+            raise ValueError(
+                f"fx has no rate for the bidder's currency {self.bidder.currency} "
+                f"(base {self.fx.base})"
+            )
+        for goal, role in (("cpc", "ctr"), ("cpa", "ctr"), ("cpa", "cvr")):
+            if getattr(self.models, role) is None and any(c.goal == goal for c in self.campaigns):
+                raise ValueError(f"{goal} campaigns need a {role} model (models.{role})")
+
+
+_S = TypeVar("_S")
+
+
+def _decode(data: bytes | str, fmt: Format, kind: type[_S]) -> _S:
+    try:
+        if fmt == "toml":
+            return msgspec.toml.decode(data, type=kind)
+        if fmt == "yaml":
+            return msgspec.yaml.decode(data, type=kind)
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as err:
+        raise ConfigError(_with_path_first(str(err))) from None
+    except msgspec.DecodeError as err:
+        raise ConfigError(f"not valid {fmt.upper()}: {err}") from None
+
+
+def _with_path_first(message: str) -> str:
+    """msgspec says ``Expected `int`, got `str` - at `$.campaigns[0].max_bid```; bidcore puts
+    the key path first, without the ``$.``."""
+    text, sep, where = message.rpartition(" - at `")
+    if not sep:
+        return message
+    path = where.rstrip("`").removeprefix("$").removeprefix(".")
+    return f"{path}: {text}" if path else text
+
+
+def loads(data: bytes | str, *, format: Format = "toml") -> Config:
+    """A config from text. Raises :class:`ConfigError` naming the key path."""
+    return _decode(data, format, Config)
+
+
+def load(path: str | Path) -> Config:
+    """A config from a ``.toml``, ``.json``, ``.yaml`` or ``.yml`` file (by its suffix)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    formats: dict[str, Format] = {".toml": "toml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+    if suffix not in formats:
+        raise ConfigError(f"{path}: unknown config format {suffix!r} (toml, json, yaml)")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: {err.strerror or err}") from None
+    return loads(data, format=formats[suffix])
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a config, for editors (``bidcore config schema``)."""
+    document: dict[str, Any] = _numbers_for_decimals(msgspec.json.schema(Config))
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "bidcore bidder configuration"
+    return document
+
+
+def _numbers_for_decimals(node: Any) -> Any:
+    """msgspec describes a Decimal as a string (its JSON encoding); configs write amounts as
+    numbers, which ``loads`` reads exactly, so the schema allows both."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and node.get("format") == "decimal":
+            return {"anyOf": [{"type": "number"}, node]}
+        return {key: _numbers_for_decimals(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_numbers_for_decimals(item) for item in node]
+    return node
+
+
+@functools.cache
+def zone_transitions(
+    timezone: str, *, start_year: int = 2000, end_year: int = 2100
+) -> tuple[tuple[int, int], ...]:
+    """The UTC offsets of ``timezone`` as ``(from_unix_seconds, offset_seconds)``, sorted, the
+    first from ``start_year``: what the native engine looks dayparts up in, since it carries no
+    time-zone database. Found by stepping a day at a time and bisecting each change to the
+    second. Cached: the table of a zone is built once per process."""
+    zone = zoneinfo.ZoneInfo(timezone)
+
+    def offset(t: int) -> int:
+        moment = dt.datetime.fromtimestamp(t, tz=dt.UTC).astimezone(zone)
+        delta = moment.utcoffset()
+        return 0 if delta is None else int(delta.total_seconds())
+
+    t = int(dt.datetime(start_year, 1, 1, tzinfo=dt.UTC).timestamp())
+    end = int(dt.datetime(end_year, 1, 1, tzinfo=dt.UTC).timestamp())
+    day = 86_400
+    current = offset(t)
+    table = [(t, current)]
+    while t < end:
+        after = offset(t + day)
+        if after != current:
+            low, high = t, t + day  # offset(low) == current, offset(high) == after
+            while high - low > 1:
+                middle = (low + high) // 2
+                if offset(middle) == current:
+                    low = middle
+                else:
+                    high = middle
+            table.append((high, after))
+            current = after
+        t += day
+    return tuple(table)

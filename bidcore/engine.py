@@ -1,0 +1,189 @@
+"""The bidder: ``Engine.bid(body)`` answers a bid request natively, with the GIL released.
+
+>>> import bidcore
+>>> engine = bidcore.Engine(bidcore.config.loads('''
+... [[campaigns]]
+... id = "c1"
+... goal = "cpm"
+... cpm = 2
+... max_bid = 5
+... [[campaigns.creatives]]
+... id = "cr1"
+... media = "banner"
+... w = 300
+... h = 250
+... adomain = ["shop.example"]
+... markup = "<a href='https://shop.example/?c={campaign}'>ad</a>"
+... '''))
+>>> body = b'{"id":"r1","at":2,"imp":[{"id":"1","banner":{"w":300,"h":250},"bidfloor":0.5}]}'
+>>> engine.bid(body)
+b'{"id":"r1","seatbid":[{"bid":[{"id":"1-c1","impid":"1","price":2,"adid":"cr1",...
+>>> engine.bid(body.replace(b"0.5", b"2.5")) is None  # the floor is above the value
+True
+>>> engine.explain(body.replace(b"0.5", b"2.5"))["imps"][0]["reason"]
+'below_floor'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from bidcore import config as config_module
+from bidcore._core import Limits, NativeEngine
+from bidcore.config import Config, micros
+from bidcore.errors import ConfigError
+from bidcore.models import Model
+from bidcore.models import load as load_model
+
+__all__ = ["Engine", "plan"]
+
+
+class Engine:
+    """A bidder built from a :class:`bidcore.config.Config` and its models.
+
+    The native state is built once, immutable and shared by every thread; ``bid``, ``bid_many``
+    and ``explain`` release the GIL. It stays usable in a child process after ``fork``.
+    ``models`` maps roles (``ctr``, ``cvr``) to loaded models with feature specs; by default
+    they are loaded from the artifacts the config names (relative to ``base_dir``).
+    """
+
+    __slots__ = ("_native", "config", "models")
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        models: Mapping[str, Model] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.config: Final = config
+        self.models: Final = dict(models) if models is not None else _load_models(config, base_dir)
+        native_models: dict[str, Any] = {}
+        for role, model in self.models.items():
+            # The engine scores natively: it takes the model's native scorer and extractor.
+            extractor = model._extractor
+            if extractor is None:
+                raise ConfigError(f"models.{role}: the model has no feature spec")
+            native_models[role] = (
+                model._scorer,
+                extractor._native,
+                extractor.spec.campaign_attributes,
+            )
+        self._native: Final = NativeEngine(
+            msgspec.json.encode(plan(config)).decode(), native_models, limits
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, limits: Limits | None = None) -> Engine:
+        """An engine from a config file (TOML, JSON or YAML); model paths are relative to it."""
+        path = Path(path)
+        return cls(config_module.load(path), base_dir=path.parent, limits=limits)
+
+    def bid(self, body: bytes, *, now: float | None = None) -> bytes | None:
+        """The OpenRTB response for ``body``, or ``None`` for a no-bid (its reason counted).
+
+        Raises :class:`bidcore.InvalidRequestError` for an invalid request. ``now`` is the
+        request's time in seconds since the epoch (the wall clock by default). Releases the GIL;
+        the body is read in place, not copied.
+        """
+        return self._native.bid(body, now)
+
+    def bid_many(self, bodies: Sequence[bytes], *, now: float | None = None) -> list[bytes | None]:
+        """``bid`` for each body in one native call; an invalid body gives ``None`` (counted as
+        ``invalid``). Releases the GIL."""
+        return self._native.bid_many(bodies, now)
+
+    def explain(self, body: bytes, *, now: float | None = None) -> dict[str, Any]:
+        """Why the engine bid or did not: per campaign the targeting rule that excluded it; per
+        imp and campaign the rule that excluded it, or its features, scores and price arithmetic
+        (micros); per imp the winner or the reason; and the response. Counts nothing."""
+        return self._native.explain(body, now)
+
+    def counters(self) -> dict[str, Any]:
+        """Requests, bids, imps bid on, and no-bids by reason."""
+        return self._native.counters()
+
+
+def _load_models(config: Config, base_dir: str | os.PathLike[str] | None) -> dict[str, Model]:
+    root = Path(base_dir) if base_dir is not None else Path.cwd()
+    models: dict[str, Model] = {}
+    for role in ("ctr", "cvr"):
+        where = getattr(config.models, role)
+        if where is not None:
+            models[role] = load_model(root / where, scorer=config.models.scorer)
+    return models
+
+
+def plan(config: Config) -> dict[str, Any]:
+    """The config as the native engine reads it: amounts in micros, FX rates in nanos, time
+    zones as offset tables."""
+    bidder = config.bidder
+    fx = [(config.fx.base, 10**9)] + [
+        (code, config_module.nanos(rate)) for code, rate in config.fx.rates.items()
+    ]
+    if len(fx) == 1 and bidder.currency != config.fx.base:
+        fx = []  # no rates at all: only the bidder's own currency can be served
+    return {
+        "seat": bidder.seat,
+        "currency": bidder.currency,
+        "fx": fx,
+        "nurl": bidder.nurl,
+        "burl": bidder.burl,
+        "lurl": bidder.lurl,
+        "shading": {
+            "enabled": config.shading.enabled,
+            "center": micros(config.shading.center),
+            "scale": config.shading.scale,
+            "segments": [
+                {
+                    "center": micros(s.center),
+                    "scale": s.scale,
+                    "countries": s.countries,
+                    "device_types": s.device_types,
+                    "media": list(s.media),
+                }
+                for s in config.shading.segments
+            ],
+        },
+        "campaigns": [_campaign_plan(c) for c in config.campaigns],
+    }
+
+
+def _campaign_plan(c: config_module.Campaign) -> dict[str, Any]:
+    amount = {"cpm": c.cpm, "cpc": c.target_cpc, "cpa": c.target_cpa}[c.goal]
+    targeting = msgspec.structs.asdict(c.targeting)
+    daypart = c.targeting.daypart
+    targeting["daypart"] = (
+        None
+        if daypart is None
+        else {
+            "transitions": config_module.zone_transitions(daypart.timezone),
+            "hours": daypart.hours,
+            "weekdays": daypart.weekdays,
+        }
+    )
+    return {
+        "id": c.id,
+        "goal": c.goal,
+        "amount": micros(amount) if amount is not None else 0,
+        "max_bid": micros(c.max_bid),
+        "min_bid": micros(c.min_bid),
+        "deals": c.deals,
+        "deals_only": c.deals_only,
+        "targeting": targeting,
+        "features": list(c.features.items()),
+        "creatives": [
+            {
+                key: value
+                for key, value in msgspec.structs.asdict(creative).items()
+                if value is not None
+            }
+            for creative in c.creatives
+        ],
+    }

@@ -1,0 +1,302 @@
+"""``decide``: the bidding decision of ``docs/engine.md``, read top to bottom.
+
+Request-level gates, then targeting per campaign, then per imp the eligibility steps (deal,
+creative, floor) for every targeted campaign in config order, one model call per role on the
+rows of the candidates that need it, and finally value, bounds, price and rank.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, Final
+
+from bidcore.config import Campaign, Config, Creative
+from bidcore.openrtb.reference import inspect_request_py
+
+from .creatives import choose_creative
+from .deals import choose_deal
+from .decision import Candidate, Decision, ImpDecision
+from .gates import bid_currency, is_personal, seat_blocked
+from .money import convert_up, convertible, floor_micros
+from .pricing import bounds, curve, expected_surplus, shaded_price, value_micros
+from .response import Won, response
+from .scoring import ROLES, RoleModel, feature_row, predict_block, roles_needed
+from .targeting import failed_rule
+from .view import View
+
+__all__ = ["IMP_REASONS", "decide"]
+
+IMP_REASONS: Final = (
+    "private_auction",
+    "deal",
+    "media",
+    "size",
+    "duration",
+    "mime",
+    "secure",
+    "blocked_cat",
+    "blocked_adomain",
+    "blocked_app",
+    "blocked_attr",
+    "no_creative",
+    "currency",
+    "below_floor",
+    "below_min_bid",
+)
+"""The per-imp reasons in the spec's order: the tie-break when an imp's campaigns were excluded
+for different reasons equally often."""
+
+
+@dataclasses.dataclass
+class _Draft:
+    """A candidate being worked on; frozen into a :class:`Candidate` at the end."""
+
+    imp: str
+    campaign: str
+    excluded_by: str | None = None
+    creative: str | None = None
+    deal: str | None = None
+    features: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    scores: dict[str, float] = dataclasses.field(default_factory=dict)
+    value: int | None = None
+    floor: int | None = None
+    lower: int | None = None
+    upper: int | None = None
+    price: int | None = None
+    surplus: float | None = None
+
+    def frozen(self) -> Candidate:
+        return Candidate(**dataclasses.asdict(self))
+
+
+@dataclasses.dataclass
+class _Eligible:
+    """A candidate through steps 1-3, waiting for its scores."""
+
+    draft: _Draft
+    campaign: Campaign
+    creative: Creative
+    deal: dict[str, Any] | None
+    floor: int
+
+
+def decide(body: bytes, config: Config, models: Mapping[str, RoleModel], *, now: float) -> Decision:
+    """The decision on the request ``body`` at time ``now`` (seconds since the epoch).
+
+    Raises :class:`~bidcore.errors.InvalidRequestError` (a ``ValueError``) for a body the
+    engine refuses, and ``ValueError`` when a campaign needs a model ``models`` lacks or
+    ``now`` is not finite.
+    """
+    _check_models(config, models)
+    if not math.isfinite(now):
+        raise ValueError(f"now must be finite, got {now}")
+    view = inspect_request_py(body)
+    personal = is_personal(view)
+    imp_ids = [str(imp["id"]) for imp in view["imp"]]
+
+    if seat_blocked(view, config.bidder.seat):
+        return _no_bid(imp_ids, "blocked_seat", None, personal, [])
+    currency = bid_currency(view, config.bidder.currency, config.fx)
+    if currency is None:
+        return _no_bid(imp_ids, "currency", None, personal, [])
+
+    targeting = {
+        c.id: failed_rule(c.targeting, view, personal=personal, now=now) for c in config.campaigns
+    }
+    if all(reason is not None for reason in targeting.values()):
+        candidates = [
+            Candidate(imp=imp, campaign=c.id, excluded_by=targeting[c.id])
+            for imp in imp_ids
+            for c in config.campaigns
+        ]
+        return _no_bid(imp_ids, "no_campaign", currency, personal, candidates)
+
+    imps: list[ImpDecision] = []
+    won: list[Won] = []
+    candidates = []
+    for index in range(len(imp_ids)):
+        drafts, winner = _decide_imp(view, index, config, models, targeting, currency, now=now)
+        candidates += [d.frozen() for d in drafts]
+        if winner is None:
+            imps.append(ImpDecision(imp=imp_ids[index], reason=_imp_reason(drafts)))
+            continue
+        imps.append(
+            ImpDecision(
+                imp=winner.imp,
+                campaign=winner.campaign.id,
+                creative=winner.creative.id,
+                price=winner.price,
+                deal=winner.deal,
+            )
+        )
+        won.append(winner)
+
+    if not won:
+        return Decision(
+            bid=False,
+            reason=imps[0].reason,
+            currency=currency,
+            personal=personal,
+            imps=imps,
+            response=None,
+            candidates=candidates,
+        )
+    return Decision(
+        bid=True,
+        reason=None,
+        currency=currency,
+        personal=personal,
+        imps=imps,
+        response=response(view, won, currency, config),
+        candidates=candidates,
+    )
+
+
+def _check_models(config: Config, models: Mapping[str, RoleModel]) -> None:
+    for campaign in config.campaigns:
+        for role in roles_needed(campaign):
+            if role not in models:
+                raise ValueError(
+                    f"campaign {campaign.id!r} ({campaign.goal}) needs a {role!r} model"
+                )
+
+
+def _no_bid(
+    imp_ids: list[str],
+    reason: str,
+    currency: str | None,
+    personal: bool,
+    candidates: list[Candidate],
+) -> Decision:
+    return Decision(
+        bid=False,
+        reason=reason,
+        currency=currency,
+        personal=personal,
+        imps=[ImpDecision(imp=imp, reason=reason) for imp in imp_ids],
+        response=None,
+        candidates=candidates,
+    )
+
+
+def _imp_reason(drafts: list[_Draft]) -> str:
+    """The most common per-imp reason among the imp's targeted campaigns (targeting reasons are
+    request-level and not counted); ties go to the earliest in :data:`IMP_REASONS`."""
+    counts = Counter(d.excluded_by for d in drafts if d.excluded_by in IMP_REASONS)
+    return max(IMP_REASONS, key=lambda reason: counts[reason])
+
+
+def _eligible(
+    view: View, imp: View, campaign: Campaign, config: Config, currency: str, draft: _Draft
+) -> _Eligible | None:
+    """Steps 1-3 (deal, creative, floor); ``None`` with ``draft.excluded_by`` set when the
+    campaign may not bid on the imp."""
+    deal, reason = choose_deal(campaign, imp, config.bidder.seat)
+    if reason is not None:
+        draft.excluded_by = reason
+        return None
+    draft.deal = None if deal is None else str(deal["id"])
+    creative, reason = choose_creative(campaign, imp, view, config.bidder)
+    if creative is None:
+        draft.excluded_by = reason
+        return None
+    draft.creative = creative.id
+    priced = deal if deal is not None else imp
+    floor_currency = str(priced["bidfloorcur"])
+    m = floor_micros(float(priced["bidfloor"]))
+    if m != 0 and not convertible(floor_currency, currency, config.fx):  # 0 is 0 in any currency
+        draft.excluded_by = "currency"
+        return None
+    if m is None:  # a floor no bid can meet
+        draft.excluded_by = "below_floor"
+        return None
+    floor = convert_up(m, floor_currency, currency, config.fx)
+    assert floor is not None  # convertible, checked above
+    draft.floor = floor
+    return _Eligible(draft=draft, campaign=campaign, creative=creative, deal=deal, floor=floor)
+
+
+def _score(
+    view: View,
+    index: int,
+    eligible: list[_Eligible],
+    models: Mapping[str, RoleModel],
+    *,
+    now: float,
+) -> None:
+    """Fills each candidate's features and scores: one model call per role, on the block of
+    rows of the candidates (in config order) whose goal needs that role."""
+    for role in ROLES:
+        needing = [e for e in eligible if role in roles_needed(e.campaign)]
+        if not needing:
+            continue
+        model = models[role]
+        rows = [
+            feature_row(view, model.spec, imp=index, now=now, campaign=e.campaign) for e in needing
+        ]
+        for e, row, prediction in zip(needing, rows, predict_block(model, rows), strict=True):
+            e.draft.features[role] = row
+            e.draft.scores[role] = prediction
+
+
+def _decide_imp(
+    view: View,
+    index: int,
+    config: Config,
+    models: Mapping[str, RoleModel],
+    targeting: dict[str, str | None],
+    currency: str,
+    *,
+    now: float,
+) -> tuple[list[_Draft], Won | None]:
+    """Every campaign's draft for imp ``index`` (config order) and the imp's winner, if any."""
+    imp: View = view["imp"][index]
+    imp_id = str(imp["id"])
+    drafts: list[_Draft] = []
+    eligible: list[_Eligible] = []
+    for campaign in config.campaigns:
+        draft = _Draft(imp=imp_id, campaign=campaign.id, excluded_by=targeting[campaign.id])
+        drafts.append(draft)
+        if draft.excluded_by is None:
+            found = _eligible(view, imp, campaign, config, currency, draft)
+            if found is not None:
+                eligible.append(found)
+
+    _score(view, index, eligible, models, now=now)
+
+    winner: Won | None = None
+    best = -math.inf
+    for e in eligible:
+        draft = e.draft
+        draft.value = value_micros(e.campaign, draft.scores)
+        b = bounds(draft.value, e.campaign, e.floor, config, currency)
+        draft.lower, draft.upper = b.lower, b.upper
+        if b.upper < b.lower:
+            # The floor is what is missed only when upper is below it; otherwise min_bid (or
+            # the 1-micro least bid) is.
+            draft.excluded_by = "below_floor" if b.upper < e.floor else "below_min_bid"
+            continue
+        deal_at = None if e.deal is None else e.deal.get("at")
+        auction_type = deal_at if deal_at is not None else view["at"]
+        if auction_type == 1 and config.shading.enabled:
+            c = curve(config, view, e.creative.media, currency)
+            draft.price = shaded_price(b, c)
+            draft.surplus = expected_surplus(b.upper, draft.price, c)
+        else:
+            # Second price, and unshaded first price (where price = upper leaves every
+            # candidate an expected surplus of 0): the highest upper wins.
+            draft.price = b.upper
+            draft.surplus = float(b.upper)
+        if draft.surplus > best:
+            best = draft.surplus
+            winner = Won(
+                imp=imp_id,
+                campaign=e.campaign,
+                creative=e.creative,
+                deal=draft.deal,
+                price=draft.price,
+            )
+    return drafts, winner

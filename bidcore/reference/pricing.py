@@ -1,0 +1,143 @@
+"""Value, bounds, the shaded price and the rank of a candidate (``docs/engine.md``, steps 4-7).
+
+Floats appear only where the spec computes in doubles (the model-based values and the win-rate
+curve), each expression in the spec's written order so that the native engine, doing the same
+IEEE operations, lands on the same bits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Final, NamedTuple
+
+from bidcore.config import Campaign, Config, Media, micros
+
+from .money import convert_down, convert_up
+from .view import View, ascii_upper, lookup
+
+__all__ = [
+    "GRID_STEPS",
+    "VALUE_CAP",
+    "Bounds",
+    "Curve",
+    "bounds",
+    "curve",
+    "expected_surplus",
+    "shaded_price",
+    "value_micros",
+    "win_rate",
+]
+
+GRID_STEPS: Final = 32
+VALUE_CAP: Final = 10**18
+"""The config's largest amount in micros: a model value above it (or infinite) is capped here,
+which ``min(value, max_bid)`` would do anyway, so the cap only keeps integers bounded."""
+
+
+def _micros_of_product(product: float) -> int:
+    """``floor(product)`` clamped to ``[0, VALUE_CAP]``; NaN (a broken model) is worth 0."""
+    if math.isnan(product) or product <= 0.0:
+        return 0
+    if product >= VALUE_CAP:
+        return VALUE_CAP
+    return math.floor(product)
+
+
+def _goal_amount(amount: Decimal | None) -> int:
+    if amount is None:
+        raise AssertionError("the config requires the goal's amount")
+    return micros(amount)
+
+
+def value_micros(campaign: Campaign, scores: Mapping[str, float]) -> int:
+    """What an impression is worth to the campaign, micros CPM in the bidder's currency, from
+    the predictions by role (``ctr``, ``cvr``) its goal needs."""
+    if campaign.goal == "cpm":
+        return _goal_amount(campaign.cpm)
+    if campaign.goal == "cpc":
+        target_cpc = float(_goal_amount(campaign.target_cpc))
+        return _micros_of_product(scores["ctr"] * target_cpc * 1000.0)
+    target_cpa = float(_goal_amount(campaign.target_cpa))
+    return _micros_of_product(scores["ctr"] * scores["cvr"] * target_cpa * 1000.0)
+
+
+class Bounds(NamedTuple):
+    """The price range in the bid currency; empty (``upper < lower``) means no bid."""
+
+    lower: int
+    upper: int
+
+
+def bounds(value: int, campaign: Campaign, floor: int, config: Config, currency: str) -> Bounds:
+    """``upper`` = value capped by ``max_bid``; ``lower`` = the floor, ``min_bid`` and 1 micro.
+    The bidder's currency converts to the bid currency by construction of the currency gate."""
+    bidder = config.bidder.currency
+    upper = convert_down(min(value, micros(campaign.max_bid)), bidder, currency, config.fx)
+    min_bid = convert_up(micros(campaign.min_bid), bidder, currency, config.fx)
+    assert upper is not None
+    assert min_bid is not None
+    return Bounds(lower=max(floor, min_bid, 1), upper=upper)
+
+
+class Curve(NamedTuple):
+    """The win-rate curve's parameters: ``center`` in bid-currency units, ``scale``."""
+
+    center: float
+    scale: float
+
+
+def curve(config: Config, view: View, media: Media, currency: str) -> Curve:
+    """The first shading segment matching the request and the bid's media, else the defaults.
+
+    The configured center is in the bidder's currency (as every config amount is); it is
+    converted down to the bid currency in micros, then to a double, with 1 micro as the least
+    center (``ln 0`` is undefined).
+    """
+    shading = config.shading
+    country = lookup(view, "device", "geo", "country")
+    country = ascii_upper(country) if isinstance(country, str) else None
+    device_type = lookup(view, "device", "devicetype")
+    center, scale = shading.center, shading.scale
+    for segment in shading.segments:
+        if (
+            (not segment.countries or country in segment.countries)
+            and (not segment.device_types or device_type in segment.device_types)
+            and (not segment.media or media in segment.media)
+        ):
+            center, scale = segment.center, segment.scale
+            break
+    center_micros = convert_down(micros(center), config.bidder.currency, currency, config.fx)
+    assert center_micros is not None
+    return Curve(center=max(center_micros, 1) / 1e6, scale=scale)
+
+
+def win_rate(price: int, c: Curve) -> float:
+    """``w(b) = 1 / (1 + exp(-(ln(b / 1e6) - ln(center)) / scale))``. An ``exp`` too large for a
+    double is infinity (as IEEE arithmetic gives it), so the win rate is 0."""
+    exponent = -(math.log(price / 1e6) - math.log(c.center)) / c.scale
+    try:
+        grows = math.exp(exponent)
+    except OverflowError:
+        grows = math.inf
+    return 1.0 / (1.0 + grows)
+
+
+def expected_surplus(upper: int, price: int, c: Curve) -> float:
+    """``(upper - price) * w(price)``: what winning at ``price`` is expected to leave over."""
+    return float(upper - price) * win_rate(price, c)
+
+
+def shaded_price(b: Bounds, c: Curve) -> int:
+    """The point of the 33-point grid from ``lower`` to ``upper`` with the highest expected
+    surplus, the first (lowest) on ties. The grid's ends are ``lower`` and ``upper``, so the
+    price never leaves the bounds."""
+    best_price = b.lower
+    best = expected_surplus(b.upper, b.lower, c)
+    for i in range(1, GRID_STEPS + 1):
+        price = b.lower + (b.upper - b.lower) * i // GRID_STEPS
+        surplus = expected_surplus(b.upper, price, c)
+        if surplus > best:
+            best_price, best = price, surplus
+    return best_price

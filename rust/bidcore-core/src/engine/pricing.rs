@@ -1,0 +1,96 @@
+//! From predictions to a price: value by goal, bounds from caps and floors, first-price shading.
+//! Integer micros throughout; the few floating-point steps are written so the Python reference
+//! can repeat them operation for operation (`docs/engine.md`, Money and Price).
+
+use super::plan::GoalKind;
+
+/// A win-rate curve: `w(b) = 1 / (1 + exp(-(ln b - ln center) / scale))`, `b` and `center` in
+/// currency units (CPM).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Curve {
+    pub center: f64,
+    pub scale: f64,
+}
+
+impl Curve {
+    pub fn win_rate(&self, price_micros: i64) -> f64 {
+        let b = price_micros as f64 / 1e6;
+        1.0 / (1.0 + (-(b.ln() - self.center.ln()) / self.scale).exp())
+    }
+}
+
+/// Grid steps of the shading search (33 prices from `lower` to `upper`).
+pub const SHADING_STEPS: i64 = 32;
+
+/// The value of an impression in micros CPM: a CPM goal's fixed price, or the expected value of
+/// a click or an action per thousand impressions. A prediction that is not a number values the
+/// impression at 0.
+pub fn value(goal: GoalKind, amount: i64, p_ctr: f64, p_cvr: f64) -> i64 {
+    let v = match goal {
+        GoalKind::Cpm => return amount,
+        GoalKind::Cpc => (p_ctr * amount as f64 * 1000.0).floor(),
+        GoalKind::Cpa => (p_ctr * p_cvr * amount as f64 * 1000.0).floor(),
+    };
+    // NaN (a broken model) is worth 0, negatives (a regression model's) too; a product beyond
+    // 10^18 micros is capped there (`max_bid` caps the bid far below anyway).
+    if v.is_nan() {
+        return 0;
+    }
+    v.clamp(0.0, 1e18) as i64
+}
+
+/// The first-price bid on `curve` between `lower` and `upper` (`lower <= upper`): the grid
+/// price with the highest expected surplus `(upper - b) * w(b)`, the first on ties. Never above
+/// `upper`, never below `lower`.
+pub fn shade(lower: i64, upper: i64, curve: &Curve) -> i64 {
+    let mut best = (lower, f64::NEG_INFINITY);
+    for i in 0..=SHADING_STEPS {
+        let b = lower + (upper - lower) * i / SHADING_STEPS;
+        let surplus = (upper - b) as f64 * curve.win_rate(b);
+        if surplus > best.1 {
+            best = (b, surplus);
+        }
+    }
+    best.0
+}
+
+/// The price rounded down to 0.10, at most 20.00, with two decimals: Prebid's "medium" price
+/// granularity, for `{price_bucket}`.
+pub fn price_bucket(price: i64) -> String {
+    let cents = price.clamp(0, 20_000_000) / 100_000 * 10;
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn values_by_goal() {
+        assert_eq!(value(GoalKind::Cpm, 2_500_000, f64::NAN, f64::NAN), 2_500_000);
+        // pCTR 0.002 x $0.50 a click x 1000 = $1.00 CPM.
+        assert_eq!(value(GoalKind::Cpc, 500_000, 0.002, 0.0), 1_000_000);
+        // 0.01 x 0.05 x $20 x 1000 = $10 CPM.
+        assert_eq!(value(GoalKind::Cpa, 20_000_000, 0.01, 0.05), 10_000_000);
+        assert_eq!(value(GoalKind::Cpc, 500_000, f64::NAN, 0.0), 0);
+        assert_eq!(value(GoalKind::Cpc, 500_000, -0.5, 0.0), 0);
+        assert_eq!(value(GoalKind::Cpc, 500_000, f64::INFINITY, 0.0), 1_000_000_000_000_000_000);
+    }
+
+    #[test]
+    fn buckets() {
+        assert_eq!(price_bucket(1_234_567), "1.20");
+        assert_eq!(price_bucket(99_999), "0.00");
+        assert_eq!(price_bucket(25_000_000), "20.00");
+    }
+
+    proptest! {
+        #[test]
+        fn shading_stays_within_bounds(lower in 1i64..10_000_000, span in 0i64..10_000_000, center in 0.01f64..20.0, scale in 0.05f64..3.0) {
+            let upper = lower + span;
+            let b = shade(lower, upper, &Curve { center, scale });
+            prop_assert!(lower <= b && b <= upper);
+        }
+    }
+}

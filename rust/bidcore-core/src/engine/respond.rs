@@ -1,0 +1,105 @@
+//! The bid response: one seat, one bid per imp that has a winner.
+
+use super::creative::{Media, Placeholder, Template};
+use super::pricing::price_bucket;
+use super::{Candidate, Engine};
+use crate::money::Micros;
+use crate::openrtb::response::{write_response, Bid, BidResponse, SeatBid};
+use crate::openrtb::Request;
+
+/// The strings a bid owns (filled templates and its id); its other fields borrow the config.
+struct Owned {
+    id: String,
+    adm: Option<String>,
+    nurl: Option<String>,
+    burl: Option<String>,
+    lurl: Option<String>,
+}
+
+impl Engine {
+    pub(super) fn write_response(
+        &self,
+        request: &Request<'_>,
+        currency: &str,
+        winners: &[Candidate],
+        out: &mut Vec<u8>,
+    ) {
+        let request_id = request.id.as_ref().map_or("", |s| s.as_str());
+        let imps = request.imp.as_deref().unwrap_or(&[]);
+        let owned: Vec<Owned> = winners
+            .iter()
+            .map(|w| {
+                let campaign = &self.campaigns[w.campaign];
+                let creative = &campaign.creatives[w.creative];
+                let imp_id = imps[w.imp].id.as_ref().map_or("", |s| s.as_str());
+                let bucket = price_bucket(w.price);
+                let value = |p: Placeholder| -> String {
+                    match p {
+                        Placeholder::Campaign => campaign.id.clone(),
+                        Placeholder::Creative => creative.id.clone(),
+                        Placeholder::Imp => imp_id.to_owned(),
+                        Placeholder::Request => request_id.to_owned(),
+                        Placeholder::Arm => String::new(),
+                        Placeholder::PriceBucket => bucket.clone(),
+                    }
+                };
+                let fill = |t: &Option<Template>| {
+                    t.as_ref().map(|t| {
+                        let mut s = String::new();
+                        t.fill(&value, &mut s);
+                        s
+                    })
+                };
+                Owned {
+                    id: format!("{imp_id}-{}", campaign.id),
+                    adm: fill(&creative.markup),
+                    nurl: fill(&creative.nurl),
+                    burl: fill(&creative.burl),
+                    lurl: fill(&creative.lurl),
+                }
+            })
+            .collect();
+        let bids = winners
+            .iter()
+            .zip(&owned)
+            .map(|(w, o)| {
+                let campaign = &self.campaigns[w.campaign];
+                let creative = &campaign.creatives[w.creative];
+                let deals = imps[w.imp].pmp.as_deref().and_then(|p| p.deals.as_deref()).unwrap_or(&[]);
+                let sized = matches!(creative.media, Media::Banner | Media::Video);
+                let timed = matches!(creative.media, Media::Video | Media::Audio);
+                let as_i32 = |v: Option<u32>| v.and_then(|v| i32::try_from(v).ok());
+                Bid {
+                    id: &o.id,
+                    impid: imps[w.imp].id.as_ref().map_or("", |s| s.as_str()),
+                    price: Micros(w.price),
+                    adid: Some(&creative.id),
+                    nurl: o.nurl.as_deref(),
+                    burl: o.burl.as_deref(),
+                    lurl: o.lurl.as_deref(),
+                    adm: o.adm.as_deref(),
+                    adomain: creative.adomain.iter().map(String::as_str).collect(),
+                    bundle: creative.bundle.as_deref(),
+                    cid: Some(&campaign.id),
+                    crid: Some(&creative.id),
+                    cat: creative.cat.iter().map(String::as_str).collect(),
+                    attr: creative.attr.clone(),
+                    mtype: Some(creative.media.mtype()),
+                    dealid: w.deal.and_then(|d| deals[d].id.as_ref().map(|s| s.as_str())),
+                    w: if sized { as_i32(creative.w) } else { None },
+                    h: if sized { as_i32(creative.h) } else { None },
+                    dur: if timed { as_i32(creative.duration) } else { None },
+                    ..Bid::default()
+                }
+            })
+            .collect();
+        let response = BidResponse {
+            id: request_id,
+            bidid: None,
+            cur: Some(currency),
+            seatbid: vec![SeatBid { seat: Some(&self.seat), group: None, bid: bids }],
+            ext: (request.test == Some(1)).then_some(r#"{"bidcore":{"test":1}}"#),
+        };
+        write_response(&response, out);
+    }
+}
