@@ -91,6 +91,11 @@ wheel: setup ## release wheel and sdist into dist/ (fat LTO, one codegen unit, u
 	maturin build --release --sdist --out dist --quiet
 	auditwheel show dist/*.whl
 
+.PHONY: demo
+demo: dev ## train the demo models (examples/) and run the demo bidder over the corpus
+	python examples/train_demo_models.py
+	bidcore bid examples/bidder.toml tests/fixtures/openrtb/requests.jsonl --quiet
+
 .PHONY: fuzz
 fuzz: dev ## fuzz the parsers and the engine (requests, model files, features, decisions) with cargo-fuzz, FUZZ_SECONDS each (default 60)
 	.ci/fuzz.sh $${FUZZ_SECONDS:-60}

@@ -4,6 +4,9 @@
 ``OK`` or the error with its JSON path; the exit status is 1 if any request fails, 2 if a file
 cannot be read.
 
+``bidcore bid CONFIG FILE...`` answers the requests of the files with the configured engine:
+one line per request (the response, ``no bid`` or the error) and a summary on stderr.
+
 ``bidcore compile MODEL.txt -o ARTIFACT`` compiles a LightGBM model into a model artifact
 (:func:`bidcore.compile.build_artifact`; needs the ``bidcore[compile]`` extra and gcc) and prints
 one line saying what it wrote; the exit status is 1 if the model is refused, 2 if an input cannot
@@ -127,6 +130,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="+", metavar="FILE", help="a configuration file")
     check.set_defaults(run=_config_check)
+
+    bid = commands.add_parser(
+        "bid",
+        help="answer bid requests from files with a configured engine",
+        description="Load the bidder configuration (models relative to it) and answer every "
+        "request of the files: one line per request, the response JSON or `no bid` or the "
+        "error; then a summary (requests, bids, no-bid reasons, time per request) on stderr. "
+        "Files ending in .jsonl/.ndjson, and -, hold one request per line.",
+    )
+    bid.add_argument("config", metavar="CONFIG", help="bidder configuration (toml, json, yaml)")
+    bid.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for stdin")
+    bid.add_argument("--lines", action="store_true", help="read every file as JSON lines")
+    bid.add_argument("-q", "--quiet", action="store_true", help="print the summary only")
+    bid.add_argument("--now", type=float, help="the requests' time (seconds since the epoch)")
+    bid.set_defaults(run=_bid)
     return parser
 
 
@@ -231,6 +249,51 @@ def _config_check(args: argparse.Namespace, out: TextIO) -> int:
         else:
             print(f"OK {name}", file=out)
     return 1 if failed else 0
+
+
+def _bid(args: argparse.Namespace, out: TextIO) -> int:
+    import time
+
+    from bidcore.engine import Engine  # the engine loads models: only this command needs it
+
+    try:
+        engine = Engine.load(args.config)
+    except BidcoreError as err:
+        print(f"bidcore bid: {args.config}: {err}", file=sys.stderr)
+        return 2
+    answered = 0
+    elapsed = 0.0
+    for where, body in _requests(args.files, force_lines=args.lines):
+        if body is None:
+            return 2
+        started = time.perf_counter()
+        try:
+            response = engine.bid(body, now=args.now)
+        except InvalidRequestError as err:
+            elapsed += time.perf_counter() - started
+            if not args.quiet:
+                print(f"{where}: invalid: {err}", file=out)
+            continue
+        elapsed += time.perf_counter() - started
+        answered += 1
+        if not args.quiet:
+            print(response.decode() if response is not None else f"{where}: no bid", file=out)
+    counters = engine.counters()
+    requests, bids = counters["requests"], counters["bids"]
+    reasons = sorted(
+        ((n, r) for r, n in counters["no_bids"].items() if n), key=lambda item: (-item[0], item[1])
+    )
+    share = bids / answered if answered else 0.0
+    per_request = elapsed / requests * 1e6 if requests else 0.0
+    print(
+        f"{requests} requests, {answered} valid, {bids} bids ({share:.1%} of valid); "
+        f"{per_request:.1f} us per request from Python",
+        file=sys.stderr,
+    )
+    if reasons:
+        top = ", ".join(f"{r} {n}" for n, r in reasons[:8])
+        print(f"no-bid reasons: {top}", file=sys.stderr)
+    return 0
 
 
 def _requests(files: Sequence[str], *, force_lines: bool) -> Iterator[tuple[str, bytes | None]]:

@@ -284,3 +284,43 @@ def test_the_console_script_checks_configs(tmp_path: Path) -> None:
     schema = _command(sys.executable, "-m", "bidcore.cli", "config", "schema")
     assert schema.returncode == 0, schema.stderr
     assert json.loads(schema.stdout)["$ref"] == "#/$defs/Config"
+
+
+BIDDER = """
+[[campaigns]]
+id = "c1"
+goal = "cpm"
+cpm = 2
+max_bid = 5
+[[campaigns.creatives]]
+id = "cr1"
+media = "banner"
+w = 300
+h = 250
+adomain = ["shop.example"]
+"""
+
+
+def test_bid_answers_each_request_and_summarises(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bidder.toml"
+    config.write_text(BIDDER)
+    bids = b'{"id":"r1","imp":[{"id":"1","banner":{"w":300,"h":250},"bidfloor":0.5}]}'
+    lines = _write(tmp_path / "requests.jsonl", bids, bids.replace(b"0.5", b"9"), NEGATIVE_FLOOR)
+    assert main(["bid", str(config), lines]) == 0
+    out, err = capsys.readouterr()
+    first, second, third = out.splitlines()
+    assert json.loads(first)["seatbid"][0]["bid"][0]["price"] == 2
+    assert second == f"{lines}:2: no bid"
+    assert third.startswith(f"{lines}:3: invalid: imp[0].bidfloor")
+    assert err.startswith("3 requests, 2 valid, 1 bids (50.0% of valid)")
+    assert "below_floor 1" in err
+    assert "invalid 1" in err
+
+
+def test_bid_refuses_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bidder.toml"
+    config.write_text(BIDDER.replace("max_bid = 5", "max_bid = -5"))
+    assert main(["bid", str(config), "-"]) == 2
+    assert "campaigns[0]: max_bid must be positive" in capsys.readouterr().err

@@ -11,16 +11,18 @@ Examples per run: the ``ci`` profile (default), or ``HYPOTHESIS_PROFILE=long`` f
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bidcore
 from bidcore import models
-from bidcore.config import Config
+from bidcore.config import Config, micros
 from bidcore.reference import RoleModel
 from bidcore.testing.bidder import assert_same_decision, configs, requests, train_role_model
 
@@ -85,3 +87,46 @@ def test_engine_and_reference_decide_alike_on_the_corpus(
     lines = [line for line in CORPUS.read_bytes().splitlines() if line.strip()]
     for body in lines[:: max(1, len(lines) // 60)]:
         assert_same_decision(engine, config, _reference_models(trained), body, now)
+
+
+def _allowed(body: bytes, bidder_currency: str) -> set[str]:
+    cur = json.loads(body).get("cur") or []
+    return {c.upper() for c in cur} or {bidder_currency}
+
+
+@given(config=configs(), body=requests(), now=st.sampled_from(TIMES))
+def test_money_properties_of_native_bids(
+    trained: dict[str, tuple[RoleModel, models.Model]], config: Config, body: bytes, now: float
+) -> None:
+    """Every native bid: never above the campaign's max or its value (in the bid currency),
+    never below the converted floor or 1 micro, in a currency the request allows; and turning
+    shading off never lowers a price (shading never raises one)."""
+    engine = bidcore.Engine(config, models=_native_models(trained))
+    try:
+        got = engine.explain(body, now=now)
+    except bidcore.InvalidRequestError:
+        return
+    if not got["bid"]:
+        return
+    assert got["currency"] in _allowed(body, config.bidder.currency)
+    campaigns = {c.id: c for c in config.campaigns}
+    rates = {code: config.fx.rate_nanos(code) for code in ("USD", "EUR", "GBP", "JPY")}
+    for c in got["candidates"]:
+        if c["price"] is None:
+            continue
+        campaign = campaigns[c["campaign"]]
+        bidder_rate, bid_rate = rates[config.bidder.currency], rates[got["currency"]]
+        assert bidder_rate is not None
+        assert bid_rate is not None
+        # In exact integers: price * rate_bid <= min(value, max_bid) * rate_bidder.
+        cap = min(c["value"], micros(campaign.max_bid))
+        assert c["price"] * bid_rate <= cap * bidder_rate
+        assert c["price"] >= max(c["floor"], 1)
+    unshaded = msgspec.structs.replace(
+        config, shading=msgspec.structs.replace(config.shading, enabled=False)
+    )
+    flat = bidcore.Engine(unshaded, models=_native_models(trained)).explain(body, now=now)
+    for shaded, plain in zip(got["candidates"], flat["candidates"], strict=True):
+        if shaded["price"] is not None:
+            assert plain["price"] is not None
+            assert shaded["price"] <= plain["price"]

@@ -24,5 +24,16 @@ def test_the_models_example_runs(
     assert len(blocks) >= 2, "the README has a models example"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BIDCORE_CACHE_DIR", str(tmp_path / "cache"))
-    exec(compile(blocks[1], "README.md", "exec"), {})
+    models_block = next(b for b in blocks if "build_artifact" in b)
+    exec(compile(models_block, "README.md", "exec"), {})
     assert capsys.readouterr().out == "True\n"
+
+
+def test_the_engine_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    engine_blocks = [b for b in blocks if "bidcore.Engine(" in b]
+    assert engine_blocks, "the README has an engine example"
+    exec(compile(engine_blocks[0], "README.md", "exec"), {})
+    priced, targeting = capsys.readouterr().out.splitlines()
+    assert priced == "2.314814 https://win.example/?price=${AUCTION_PRICE}&c=spring-sale"
+    assert targeting == "{'spring-sale': 'country'}"
