@@ -285,6 +285,16 @@ impl FeatureSpec {
         }
     }
 
+    /// Overwrites the campaign columns of a row `extract` built: the engine extracts an imp's
+    /// row once and fills in each candidate campaign's attributes, which is all that differs.
+    pub fn fill_campaign(&self, campaign: &[f64], out: &mut [f64]) {
+        for (feature, value) in self.features.iter().zip(out.iter_mut()) {
+            if let Feature::Campaign(i) = feature {
+                *value = campaign.get(*i).copied().unwrap_or(f64::NAN);
+            }
+        }
+    }
+
     fn derived_value(&self, r: &BidRequest<'_>, imp: Option<&Imp<'_>>, imps: usize, d: Derived, ts: f64) -> f64 {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         match d {

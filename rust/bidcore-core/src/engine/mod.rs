@@ -535,14 +535,15 @@ impl Engine {
                 let campaign = &self.campaigns[candidate.campaign];
                 if role.needed_by(campaign.goal) {
                     let start = scratch.rows.len();
-                    scratch.rows.resize(start + width, 0.0);
-                    model.spec.extract(
-                        request,
-                        imp,
-                        now,
-                        &campaign.attributes[role as usize],
-                        &mut scratch.rows[start..],
-                    );
+                    if count == 0 {
+                        // The request's part of the row is the same for every campaign: built
+                        // once per imp, then copied with each campaign's attributes filled in.
+                        scratch.rows.resize(width, 0.0);
+                        model.spec.extract(request, imp, now, &[], &mut scratch.rows);
+                    } else {
+                        scratch.rows.extend_from_within(0..width);
+                    }
+                    model.spec.fill_campaign(&campaign.attributes[role as usize], &mut scratch.rows[start..]);
                     count += 1;
                 }
             }
