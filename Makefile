@@ -77,6 +77,11 @@ bench-models: dev ## model scoring: bidcore's scorers and every peer (lleaves, T
 	python -m pip install --quiet -r requirements/bench.txt
 	python benchmarks/models.py
 
+.PHONY: bench-engine
+bench-engine: dev ## end-to-end Engine.bid against the pure and the best Python bidder (same run), 1 vs 2 threads
+	python -m pip install --quiet -r requirements/bench.txt
+	python benchmarks/engine.py
+
 .PHONY: bench-gate
 bench-gate: dev ## short benchmark run; fails if a speed ratio to a peer falls below its floor
 	python benchmarks/gate.py
