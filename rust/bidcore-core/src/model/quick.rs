@@ -48,6 +48,10 @@ struct FeatureLists {
     kind: FeatureKind,
     /// Numerical splits whose missing type is None or NaN, sorted by threshold.
     compare: (u32, u32),
+    /// When the `compare` splits use few distinct thresholds many times over: those thresholds
+    /// (in `bin_thresholds`) and, for each, the combined list of every split at or below it
+    /// (`bin_lists`), so a value costs one update per tree instead of one per split.
+    bins: (u32, u32),
     /// Zero-as-missing numerical splits, sorted by threshold (skipped for zero-like values).
     compare_zero: (u32, u32),
     /// The false splits for a NaN value (all of them are fixed), per tree combined.
@@ -91,7 +95,12 @@ pub(super) struct Quick {
     list_trees: Vec<u16>,
     list_masks: Vec<u64>,
     category_offsets: Vec<u32>,
+    bin_thresholds: Vec<f64>,
+    bin_lists: Vec<(u32, u32)>,
 }
+
+/// Features whose splits use at most this many distinct thresholds can be binned.
+const MAX_BINS: usize = 64;
 
 /// Each thread's working memory: leaf bits after a block's shared features, one row's leaf
 /// bits, and the features that vary within the block.
@@ -144,6 +153,8 @@ impl Quick {
             list_trees: Vec::new(),
             list_masks: Vec::new(),
             category_offsets: Vec::new(),
+            bin_thresholds: Vec::new(),
+            bin_lists: Vec::new(),
         };
         let mut gathered: Vec<Gathered> = (0..num_features).map(|_| Gathered::default()).collect();
         for (tree, (output, splits, leaves)) in trees.iter().enumerate() {
@@ -196,6 +207,7 @@ impl Quick {
                 continue;
             }
             let compare = quick.push_sorted(g.compare);
+            let bins = quick.push_bins(compare);
             let compare_zero = quick.push_sorted(g.compare_zero);
             let nan = quick.push_list(&g.nan);
             let zero = quick.push_list(&g.zero);
@@ -233,6 +245,7 @@ impl Quick {
                 feature: feature as u32,
                 kind,
                 compare,
+                bins,
                 compare_zero,
                 nan,
                 zero,
@@ -259,6 +272,37 @@ impl Quick {
             self.sorted_masks.push(m.mask);
         }
         (start, self.thresholds.len() as u32)
+    }
+
+    /// Bins the sorted splits in `range` when that pays: few distinct thresholds, many splits
+    /// per tree touched (a campaign attribute with a handful of values that hundreds of nodes
+    /// split on). Each bin's list combines, per tree, every split at or below its threshold.
+    fn push_bins(&mut self, (start, end): (u32, u32)) -> (u32, u32) {
+        let (start, end) = (start as usize, end as usize);
+        let first = self.bin_thresholds.len() as u32;
+        let thresholds = &self.thresholds[start..end];
+        let mut distinct: Vec<(f64, usize)> = Vec::new(); // (threshold, splits up to and with it)
+        for (i, &t) in thresholds.iter().enumerate() {
+            match distinct.last_mut() {
+                Some((last, upto)) if last.to_bits() == t.to_bits() => *upto = i + 1,
+                _ => distinct.push((t, i + 1)),
+            }
+        }
+        let mut trees: Vec<u16> = self.sorted_trees[start..end].to_vec();
+        trees.sort_unstable();
+        trees.dedup();
+        if distinct.len() > MAX_BINS || thresholds.len() < 2 * trees.len() {
+            return (first, first);
+        }
+        for (t, upto) in distinct {
+            let entries: Vec<FalseMask> = (start..start + upto)
+                .map(|i| FalseMask { tree: self.sorted_trees[i], mask: self.sorted_masks[i] })
+                .collect();
+            let list = self.push_list(&entries);
+            self.bin_thresholds.push(t);
+            self.bin_lists.push(list);
+        }
+        (first, self.bin_thresholds.len() as u32)
     }
 
     /// Appends a list with the masks of each tree combined (in tree order); returns its range.
@@ -340,6 +384,7 @@ impl Quick {
         }
         let x = if self.tiny_as_zero && x.abs() <= ZERO_THRESHOLD { 0.0 } else { x };
         match lists.kind {
+            FeatureKind::Numerical if lists.bins.0 < lists.bins.1 => self.apply_bin(lists.bins, x, masks),
             FeatureKind::Numerical => self.scan(lists.compare, x, masks),
             FeatureKind::Categorical => self.apply_category(lists, x, masks),
             FeatureKind::Mixed => self.apply_mixed(lists, x, masks),
@@ -391,6 +436,23 @@ impl Quick {
         let range = start..start + falses;
         for (&tree, &mask) in self.sorted_trees[range.clone()].iter().zip(&self.sorted_masks[range]) {
             masks[tree as usize] &= mask;
+        }
+    }
+
+    /// The binned splits of a feature: the list of the last bin whose threshold `x` is not
+    /// sent left by, the same splits [`Self::scan`] would apply one by one.
+    #[inline(always)]
+    fn apply_bin(&self, (start, end): (u32, u32), x: f64, masks: &mut [u64]) {
+        let thresholds = &self.bin_thresholds[start as usize..end as usize];
+        let falses = match self.comparison {
+            Comparison::LessEqualF64 => count_prefix(thresholds, |t| t < x),
+            Comparison::LessF32 => {
+                let x = f64::from(x as f32);
+                count_prefix(thresholds, |t| t <= x)
+            }
+        };
+        if falses > 0 {
+            self.apply_list(self.bin_lists[start as usize + falses - 1], masks);
         }
     }
 
@@ -516,7 +578,9 @@ mod tests {
     }
 
     /// A random tree with at most `max_leaves` leaves over `num_features` features.
-    fn random_tree(rng: &mut Rng, num_features: u32, max_leaves: usize) -> (Vec<Split>, Vec<f64>) {
+    /// With `few_numeric`, only numerical splits without zero-as-missing, on four thresholds:
+    /// the shape that makes features binned (a campaign attribute many nodes split on).
+    fn random_tree(rng: &mut Rng, num_features: u32, max_leaves: usize, few_numeric: bool) -> (Vec<Split>, Vec<f64>) {
         let leaves = 1 + rng.below(max_leaves as u64) as usize;
         let mut splits: Vec<Split> = Vec::new();
         // Grow by splitting a random leaf reference until the tree has `leaves` leaves.
@@ -526,7 +590,11 @@ mod tests {
             let (parent,) = open.swap_remove(pick);
             let index = splits.len();
             let feature = rng.below(u64::from(num_features)) as u32;
-            let split = if rng.below(3) == 0 {
+            let split = if few_numeric {
+                let missing = [MissingType::None, MissingType::NaN][rng.below(2) as usize];
+                let threshold = [0.5, 1.0, 2.0, 3.7][rng.below(4) as usize];
+                Split::Numerical { feature, threshold, default_left: rng.below(2) == 0, missing, left: 0, right: 0 }
+            } else if rng.below(3) == 0 {
                 let left_categories = (0..rng.below(5)).map(|_| rng.below(70) as u32).collect();
                 Split::Categorical { feature, left_categories, left: 0, right: 0 }
             } else {
@@ -568,13 +636,13 @@ mod tests {
         }
     }
 
-    fn random_ensemble(rng: &mut Rng, comparison: Comparison, max_leaves: usize) -> Ensemble {
+    fn random_ensemble(rng: &mut Rng, comparison: Comparison, max_leaves: usize, few_numeric: bool) -> Ensemble {
         let num_features = 1 + rng.below(5) as u32;
         let num_outputs = 1 + rng.below(2) as usize;
         let mut b = EnsembleBuilder::new(num_features as usize, num_outputs, comparison, Transform::Identity)
             .tiny_as_zero(rng.below(2) == 0);
         for t in 0..1 + rng.below(12) as usize {
-            let (splits, leaves) = random_tree(rng, num_features, max_leaves);
+            let (splits, leaves) = random_tree(rng, num_features, max_leaves, few_numeric);
             b.tree(t % num_outputs, &splits, &leaves).unwrap();
         }
         b.build().unwrap()
@@ -586,10 +654,10 @@ mod tests {
         /// QuickScorer's margins equal the node walker's, bit for bit, single rows and blocks
         /// (blocks with columns shared by every row too).
         #[test]
-        fn quickscorer_equals_the_node_walker(seed in any::<u64>(), f32_compare in any::<bool>()) {
+        fn quickscorer_equals_the_node_walker(seed in any::<u64>(), f32_compare in any::<bool>(), few_numeric in any::<bool>()) {
             let mut rng = Rng(seed | 1);
             let comparison = if f32_compare { Comparison::LessF32 } else { Comparison::LessEqualF64 };
-            let quick = random_ensemble(&mut rng, comparison, MAX_LEAVES);
+            let quick = random_ensemble(&mut rng, comparison, MAX_LEAVES, few_numeric);
             prop_assert_eq!(quick.layout(), "quickscorer");
             let walker = quick.clone().node_walker();
             let nf = quick.num_features();
@@ -619,7 +687,7 @@ mod tests {
         let mut rng = Rng(7);
         let mut b = EnsembleBuilder::new(3, 1, Comparison::LessEqualF64, Transform::Identity);
         let (splits, leaves) = loop {
-            let tree = random_tree(&mut rng, 3, 200);
+            let tree = random_tree(&mut rng, 3, 200, false);
             if tree.1.len() > MAX_LEAVES {
                 break tree;
             }
