@@ -610,7 +610,7 @@ impl Engine {
         let (center, scale) = self.segments.iter().find(matches).map_or(self.default_curve, |s| (s.center, s.scale));
         let center = self.fx.convert_down(Micros(center), &self.currency, currency).map_or(0, |m| m.0);
         let center = if center > 0 { center as f64 / 1e6 } else { 1e-6 };
-        Curve { center, scale }
+        Curve::new(center, scale)
     }
 }
 
