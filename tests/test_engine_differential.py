@@ -6,7 +6,8 @@ campaign, creative and deal, prices equal to the micro, the same no-bid reasons,
 response JSON, and per candidate the same exclusion or price. The models are LightGBM boosters:
 the reference calls ``Booster.predict``, the engine its own evaluator.
 
-Examples per run: the ``ci`` profile (default), or ``HYPOTHESIS_PROFILE=long`` for many more.
+Examples per run: the ``ci`` profile (default), or ``HYPOTHESIS_PROFILE=long`` for 20,000
+examples with no per-test timeout.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ settings.register_profile(
 settings.register_profile(
     "long", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+# The long profile runs for many minutes: no per-test timeout for it.
+pytestmark = [pytest.mark.timeout(0)] if PROFILE == "long" else []
 
 
 class _Trained(dict[str, tuple[RoleModel, models.Model]]):
