@@ -1,5 +1,7 @@
 """bidcore.Engine: the native decision through Python — its API, counters, threads and fork.
 
+Linux, as the wheels are: the fork test forks, the memory test reads ``/proc/self/status``.
+
 The rule-by-rule agreement with the Python reference is tests/test_engine_differential.py.
 """
 
@@ -142,7 +144,6 @@ def test_threads_share_one_engine_and_agree_with_one_thread(engine: bidcore.Engi
     assert all(results[k] == expected for k in range(8))
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_the_engine_works_in_a_forked_child(engine: bidcore.Engine) -> None:
     expected = engine.bid(BODY, now=NOW)
     read, write = os.pipe()
@@ -166,7 +167,6 @@ def _rss_kib() -> int:
     raise AssertionError("no VmRSS")
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 def test_many_threads_a_million_decisions_no_crash_and_flat_memory(engine: bidcore.Engine) -> None:
     bodies = _corpus()[:1000]
     expected = engine.bid_many(bodies, now=NOW)

@@ -51,32 +51,10 @@ for different reasons equally often."""
 
 
 @dataclasses.dataclass
-class _Draft:
-    """A candidate being worked on; frozen into a :class:`Candidate` at the end."""
-
-    imp: str
-    campaign: str
-    excluded_by: str | None = None
-    creative: str | None = None
-    deal: str | None = None
-    features: dict[str, list[float]] = dataclasses.field(default_factory=dict)
-    scores: dict[str, float] = dataclasses.field(default_factory=dict)
-    value: int | None = None
-    floor: int | None = None
-    lower: int | None = None
-    upper: int | None = None
-    price: int | None = None
-    surplus: float | None = None
-
-    def frozen(self) -> Candidate:
-        return Candidate(**dataclasses.asdict(self))
-
-
-@dataclasses.dataclass
 class _Eligible:
     """A candidate through steps 1-3, waiting for its scores."""
 
-    draft: _Draft
+    draft: Candidate
     campaign: Campaign
     creative: Creative
     deal: dict[str, Any] | None
@@ -119,7 +97,7 @@ def decide(body: bytes, config: Config, models: Mapping[str, RoleModel], *, now:
     candidates = []
     for index in range(len(imp_ids)):
         drafts, winner = _decide_imp(view, index, config, models, targeting, currency, now=now)
-        candidates += [d.frozen() for d in drafts]
+        candidates += drafts
         if winner is None:
             imps.append(ImpDecision(imp=imp_ids[index], reason=_imp_reason(drafts)))
             continue
@@ -182,7 +160,7 @@ def _no_bid(
     )
 
 
-def _imp_reason(drafts: list[_Draft]) -> str:
+def _imp_reason(drafts: list[Candidate]) -> str:
     """The most common per-imp reason among the imp's targeted campaigns (targeting reasons are
     request-level and not counted); ties go to the earliest in :data:`IMP_REASONS`."""
     counts = Counter(d.excluded_by for d in drafts if d.excluded_by in IMP_REASONS)
@@ -190,7 +168,7 @@ def _imp_reason(drafts: list[_Draft]) -> str:
 
 
 def _eligible(
-    view: View, imp: View, campaign: Campaign, config: Config, currency: str, draft: _Draft
+    view: View, imp: View, campaign: Campaign, config: Config, currency: str, draft: Candidate
 ) -> _Eligible | None:
     """Steps 1-3 (deal, creative, floor); ``None`` with ``draft.excluded_by`` set when the
     campaign may not bid on the imp."""
@@ -251,14 +229,14 @@ def _decide_imp(
     currency: str,
     *,
     now: float,
-) -> tuple[list[_Draft], Won | None]:
+) -> tuple[list[Candidate], Won | None]:
     """Every campaign's draft for imp ``index`` (config order) and the imp's winner, if any."""
     imp: View = view["imp"][index]
     imp_id = str(imp["id"])
-    drafts: list[_Draft] = []
+    drafts: list[Candidate] = []
     eligible: list[_Eligible] = []
     for campaign in config.campaigns:
-        draft = _Draft(imp=imp_id, campaign=campaign.id, excluded_by=targeting[campaign.id])
+        draft = Candidate(imp=imp_id, campaign=campaign.id, excluded_by=targeting[campaign.id])
         drafts.append(draft)
         if draft.excluded_by is None:
             found = _eligible(view, imp, campaign, config, currency, draft)

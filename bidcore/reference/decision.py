@@ -10,7 +10,7 @@ import msgspec
 __all__ = ["Candidate", "Decision", "ImpDecision"]
 
 
-class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+class Candidate(msgspec.Struct, kw_only=True):
     """One campaign considered for one imp, with everything computed before it was excluded
     (``excluded_by``) or priced: a targeting failure carries only its reason, a ``below_floor``
     candidate its value and bounds.
@@ -19,6 +19,8 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     currency, ``floor``, ``lower``, ``upper`` and ``price`` micros CPM in the bid currency;
     ``surplus`` is what the imp's candidates are ranked by: the expected surplus
     ``(upper - price) * w(price)`` for a shaded first price, ``upper`` otherwise.
+
+    Not frozen: the decision fills a candidate in step by step, as the rules go.
     """
 
     imp: str

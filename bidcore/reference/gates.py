@@ -4,8 +4,9 @@ the seat, the bid currency and whether the request allows personal use of the us
 from __future__ import annotations
 
 from bidcore.config import Fx
+from bidcore.features.reference import personal_data_allowed as is_personal
 
-from .view import View, lookup, strings
+from .view import View, strings
 
 __all__ = ["bid_currency", "is_personal", "seat_blocked"]
 
@@ -26,12 +27,3 @@ def bid_currency(view: View, bidder_currency: str, fx: Fx) -> str | None:
     if fx.rate_nanos(bidder_currency) is None:
         return None
     return next((code for code in allowed if fx.rate_nanos(code) is not None), None)
-
-
-def is_personal(view: View) -> bool:
-    """Whether user-level data may be used: not for children (COPPA), not when the device limits
-    ad tracking, and under GDPR only with a consent string."""
-    coppa = lookup(view, "regs", "coppa") == 1
-    lmt = lookup(view, "device", "lmt") == 1
-    gdpr_without_consent = lookup(view, "regs", "gdpr") == 1 and not lookup(view, "user", "consent")
-    return not (coppa or lmt or gdpr_without_consent)

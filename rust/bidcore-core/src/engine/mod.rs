@@ -380,12 +380,8 @@ impl Engine {
             return Some(&self.currency);
         }
         self.fx.rate(&self.currency)?;
-        allowed.iter().find_map(|c| self.fx.rate(c).and_then(|_| self.fx_code(c)))
-    }
-
-    /// The FX table's own copy of a code (so the bid currency outlives the request).
-    fn fx_code(&self, code: &str) -> Option<&str> {
-        self.fx.code(code)
+        // The FX table's own copy of the code, so the bid currency outlives the request.
+        allowed.iter().find_map(|c| self.fx.code(c))
     }
 
     /// Candidates for one imp, scored and priced; the best goes to `scratch.winners`. Returns the
@@ -428,7 +424,7 @@ impl Engine {
         let mut best: Option<Candidate> = None;
         for k in 0..scratch.candidates.len() {
             let mut candidate = scratch.candidates[k];
-            let priced = self.price(request, imp, deals, &mut candidate, currency);
+            let priced = self.price(request, deals, &mut candidate, currency);
             if let Some(t) = trace.as_deref_mut() {
                 t.candidates.push(self.trace_candidate(request, imp, deals, &candidate, priced.err(), now));
             }
@@ -566,7 +562,6 @@ impl Engine {
     fn price(
         &self,
         request: &Request<'_>,
-        imp: &Imp<'_>,
         deals: &[Deal<'_>],
         c: &mut Candidate,
         currency: &str,
@@ -586,7 +581,7 @@ impl Engine {
         }
         let at = c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2);
         if at == 1 && self.shading {
-            let curve = self.curve(request, imp, campaign.creatives[c.creative].media, currency);
+            let curve = self.curve(request, campaign.creatives[c.creative].media, currency);
             c.price = pricing::shade(c.lower, c.upper, &curve);
             c.surplus = (c.upper - c.price) as f64 * curve.win_rate(c.price);
         } else {
@@ -598,7 +593,7 @@ impl Engine {
     }
 
     /// The win-rate curve for this request and media, in the bid currency's units.
-    fn curve(&self, request: &Request<'_>, _imp: &Imp<'_>, media: Media, currency: &str) -> Curve {
+    fn curve(&self, request: &Request<'_>, media: Media, currency: &str) -> Curve {
         let device = request.device.as_deref();
         let country = device.and_then(|d| d.geo.as_ref()).and_then(|g| g.country.as_ref());
         let devicetype = device.and_then(|d| d.devicetype);

@@ -136,7 +136,8 @@ impl Daypart {
 pub struct RequestFacts {
     pub country: String,
     pub os: String,
-    pub site_domain: Option<String>,
+    pub site_domain: String,
+    pub has_site_domain: bool,
     pub personal: bool,
 }
 
@@ -152,7 +153,13 @@ impl RequestFacts {
         if let Some(os) = device.and_then(|d| d.os.as_ref()) {
             self.os.extend(os.chars().map(|c| c.to_ascii_lowercase()));
         }
-        self.site_domain = request.site.as_deref().and_then(|s| s.domain.as_ref()).map(|d| d.to_ascii_lowercase());
+        // Lower-cased into the buffer kept from the last request: no allocation per request.
+        self.site_domain.clear();
+        self.has_site_domain = false;
+        if let Some(domain) = request.site.as_deref().and_then(|s| s.domain.as_ref()) {
+            self.site_domain.extend(domain.chars().map(|c| c.to_ascii_lowercase()));
+            self.has_site_domain = true;
+        }
         self.personal = request.personal_data_allowed();
     }
 }
@@ -316,7 +323,7 @@ impl<'r, 'a: 'r> Values<'r, 'a> {
     }
 
     fn domain(&self) -> impl Iterator<Item = &'r str> {
-        self.facts.site_domain.as_deref().into_iter()
+        self.facts.has_site_domain.then_some(self.facts.site_domain.as_str()).into_iter()
     }
 
     fn categories(&self) -> impl Iterator<Item = &'r str> {
