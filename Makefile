@@ -24,13 +24,14 @@ $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: bidcore needs CPython >= 3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements/dev.txt | $(BIN)/python
+$(VENV)/.installed: requirements/dev.txt .ci/system-packages | $(BIN)/python
+	.ci/system-packages
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	touch $@
 
 .PHONY: setup
-setup: $(VENV)/.installed ## create .venv with the pinned tools and test dependencies
+setup: $(VENV)/.installed ## create .venv with the pinned tools and test dependencies; Debian's redis-server, prometheus, wrk
 
 .PHONY: dev
 dev: setup ## build the native module (release profile) into .venv, editable

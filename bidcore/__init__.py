@@ -9,7 +9,7 @@
 
 from bidcore import config, openrtb
 from bidcore._core import Limits, RequestParser, __version__
-from bidcore.engine import Engine
+from bidcore.engine import DecisionLog, Engine
 from bidcore.errors import (
     BidcoreError,
     ConfigError,
@@ -22,6 +22,7 @@ from bidcore.parsing import inspect_request, validate_request
 __all__ = [
     "BidcoreError",
     "ConfigError",
+    "DecisionLog",
     "Engine",
     "InternalError",
     "InvalidRequestError",

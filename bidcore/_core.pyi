@@ -11,6 +11,7 @@ import numpy.typing as npt
 # pyo3 lists every name it adds to the module in `__all__`.
 __all__ = [
     "CompiledModel",
+    "DecisionLog",
     "FeatureExtractor",
     "Limits",
     "NativeEngine",
@@ -163,8 +164,13 @@ class NativeEngine:
         plan: str,
         models: dict[str, tuple[TreeEnsemble | CompiledModel, FeatureExtractor, list[str]]],
         limits: Limits | None = None,
+        monitors: dict[str, tuple[str, list[float], list[tuple[str, int, list[float]]]]]
+        | None = None,
+        log: DecisionLog | None = None,
     ) -> NativeEngine: ...
-    def bid(self, body: bytes | bytearray, now: float | None = None) -> bytes | None:
+    def bid(
+        self, body: bytes | bytearray, now: float | None = None, waited_ns: int | None = None
+    ) -> bytes | None:
         """The response, or None for a no-bid; releases the GIL."""
     def bid_many(
         self, bodies: Sequence[bytes | bytearray], now: float | None = None
@@ -173,7 +179,19 @@ class NativeEngine:
     def explain(self, body: bytes | bytearray, now: float | None = None) -> dict[str, Any]:
         """The decision written out; releases the GIL."""
     def counters(self) -> dict[str, Any]: ...
+    def metrics(self) -> dict[str, Any]: ...
     @staticmethod
     def reasons() -> list[tuple[str, int]]: ...
+
+@final
+class DecisionLog:
+    """A bounded buffer of decision records: engines push, never waiting; a reader drains."""
+
+    def __new__(cls, capacity: int = 65536) -> DecisionLog: ...
+    @property
+    def capacity(self) -> int: ...
+    def drain(self, max_records: int = 4096, format: str = "json") -> list[bytes]:
+        """Up to ``max_records`` records, each serialized alone; releases the GIL."""
+    def stats(self) -> dict[str, int]: ...
 
 def _panic(message: str) -> None: ...

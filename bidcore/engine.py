@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -34,13 +35,16 @@ from typing import Any, Final
 import msgspec
 
 from bidcore import config as config_module
-from bidcore._core import Limits, NativeEngine
+from bidcore._core import DecisionLog, Limits, NativeEngine
 from bidcore.config import Config, micros
 from bidcore.errors import ConfigError
 from bidcore.models import Model
 from bidcore.models import load as load_model
 
-__all__ = ["Engine", "plan"]
+__all__ = ["DecisionLog", "Engine", "plan"]
+
+SCORE_BINS: Final = 20
+"""Bins of a model's live score histogram when its artifact has no reference histograms."""
 
 
 class Engine:
@@ -52,7 +56,7 @@ class Engine:
     they are loaded from the artifacts the config names (relative to ``base_dir``).
     """
 
-    __slots__ = ("_native", "config", "models")
+    __slots__ = ("_native", "config", "log", "models")
 
     def __init__(
         self,
@@ -61,6 +65,7 @@ class Engine:
         models: Mapping[str, Model] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         limits: Limits | None = None,
+        log: DecisionLog | None = None,
     ) -> None:
         self.config: Final = config
         self.models: Final = dict(models) if models is not None else _load_models(config, base_dir)
@@ -75,24 +80,43 @@ class Engine:
                 extractor._native,
                 extractor.spec.campaign_attributes,
             )
+        self.log: Final = log
+        """Where every decision is recorded (see :mod:`bidcore.decisionlog`), or None."""
         self._native: Final = NativeEngine(
-            msgspec.json.encode(plan(config)).decode(), native_models, limits
+            msgspec.json.encode(plan(config)).decode(),
+            native_models,
+            limits,
+            {role: _monitor(role, model) for role, model in self.models.items()},
+            log,
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, limits: Limits | None = None) -> Engine:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        limits: Limits | None = None,
+        log: DecisionLog | None = None,
+    ) -> Engine:
         """An engine from a config file (TOML, JSON or YAML); model paths are relative to it."""
         path = Path(path)
-        return cls(config_module.load(path), base_dir=path.parent, limits=limits)
+        return cls(config_module.load(path), base_dir=path.parent, limits=limits, log=log)
 
-    def bid(self, body: bytes, *, now: float | None = None) -> bytes | None:
+    def bid(
+        self, body: bytes, *, now: float | None = None, received_ns: int | None = None
+    ) -> bytes | None:
         """The OpenRTB response for ``body``, or ``None`` for a no-bid (its reason counted).
 
         Raises :class:`bidcore.InvalidRequestError` for an invalid request. ``now`` is the
-        request's time in seconds since the epoch (the wall clock by default). Releases the GIL;
-        the body is read in place, not copied.
+        request's time in seconds since the epoch (the wall clock by default). ``received_ns``
+        is ``time.monotonic_ns()`` when the request arrived: with it the request's ``tmax``, less
+        the config's ``bidder.tmax_margin_ms``, is a deadline, and a decision that would finish
+        past it is a no-bid (reason ``late``) instead of an answer the exchange would drop.
+        Releases the GIL; the body is read in place, not copied.
         """
-        return self._native.bid(body, now)
+        if received_ns is None:
+            return self._native.bid(body, now)
+        return self._native.bid(body, now, max(0, time.monotonic_ns() - received_ns))
 
     def bid_many(self, bodies: Sequence[bytes], *, now: float | None = None) -> list[bytes | None]:
         """``bid`` for each body in one native call; an invalid body gives ``None`` (counted as
@@ -108,6 +132,40 @@ class Engine:
     def counters(self) -> dict[str, Any]:
         """Requests, bids, imps bid on, and no-bids by reason."""
         return self._native.counters()
+
+    def metrics(self) -> dict[str, Any]:
+        """What :mod:`bidcore.metrics` exports, counted natively since the engine was built:
+
+        - ``requests``, ``bids``, ``imp_bids``, ``no_bids`` (every reason, zeros included);
+        - ``campaigns``: per campaign id, ``imp_bids`` and ``bid_micros`` (bid prices summed,
+          in micros of the bidder's currency);
+        - ``latency``: the native decision time as a histogram, ``bounds_s`` (upper bounds),
+          ``counts`` per bucket (not cumulative; one more than the bounds, the last above the
+          last bound), ``sum_s`` and ``count``;
+        - ``models``: per role, ``model`` (its name) and live histograms of its ``scores``
+          and of the ``features`` its artifact keeps reference histograms of, binned on the
+          reference's edges (``edges``, ``counts``, ``missing``), so drift is one comparison.
+        """
+        return self._native.metrics()
+
+
+_Monitor = tuple[str, list[float], list[tuple[str, int, list[float]]]]
+
+
+def _monitor(role: str, model: Model) -> _Monitor:
+    """The live histograms of one model: on its artifact's reference edges when it has them."""
+    name = model.name or f"{role}-model"
+    reference = model.reference
+    spec = model.features
+    if reference is None or spec is None:
+        return name, [i / SCORE_BINS for i in range(SCORE_BINS + 1)], []
+    columns = {feature: column for column, feature in enumerate(spec.names)}
+    features = [
+        (feature, columns[feature], list(h.edges))
+        for feature, h in reference.features.items()
+        if feature in columns
+    ]
+    return name, list(reference.score.edges), features
 
 
 def _load_models(config: Config, base_dir: str | os.PathLike[str] | None) -> dict[str, Model]:
@@ -136,6 +194,7 @@ def plan(config: Config) -> dict[str, Any]:
         "nurl": bidder.nurl,
         "burl": bidder.burl,
         "lurl": bidder.lurl,
+        "tmax_margin_ms": bidder.tmax_margin_ms,
         "shading": {
             "enabled": config.shading.enabled,
             "center": micros(config.shading.center),

@@ -68,14 +68,29 @@ class Model:
     their integer codes (as LightGBM was trained on them).
     """
 
-    __slots__ = ("_extractor", "_scorer")
+    __slots__ = ("_extractor", "_reference", "_scorer", "name")
 
     def __init__(
-        self, scorer: TreeEnsemble | CompiledModel, features: FeatureSpec | None = None
+        self,
+        scorer: TreeEnsemble | CompiledModel,
+        features: FeatureSpec | None = None,
+        reference: artifact.Reference | None = None,
+        name: str | None = None,
     ) -> None:
+        self.name: Final = name
+        """``name@version`` from the artifact's metadata (what metrics and the decision log call
+        the model); None for a model not loaded from an artifact."""
         self._scorer: Final[_Scorer] = scorer
         # Built once here: `predict_request` would otherwise look the spec's extractor up per call.
         self._extractor: Final = None if features is None else features_module.Extractor(features)
+        self._reference: Final = reference
+
+    @property
+    def reference(self) -> artifact.Reference | None:
+        """The artifact's reference histograms of the score and top features
+        (``reference.json``), what live traffic is compared with for drift; None for a model
+        not loaded from an artifact."""
+        return self._reference
 
     @property
     def features(self) -> FeatureSpec | None:
@@ -267,8 +282,10 @@ def load(path: str | os.PathLike[str], *, scorer: ScorerKind = "native") -> Mode
         raise ModelError(f"{root}: {artifact.MODEL}: {err}") from None
     _check_counts(root, metadata, native)
     spec = _feature_spec(root, manifest, native.num_features)
+    reference = artifact.read_reference(root)
+    name = f"{metadata.name}@{metadata.version}"
     if scorer == "native":
-        return Model(native, spec)
+        return Model(native, spec, reference, name)
     entry = manifest.files.get(artifact.COMPILED_LIBRARY)
     if entry is None:
         raise ModelError(
@@ -277,7 +294,10 @@ def load(path: str | os.PathLike[str], *, scorer: ScorerKind = "native") -> Mode
         )
     # Checked in Rust against the text just checked: its counts, its margins, its SHA-256.
     return Model(
-        CompiledModel.load(root / artifact.COMPILED_LIBRARY, text, sha256=entry.sha256), spec
+        CompiledModel.load(root / artifact.COMPILED_LIBRARY, text, sha256=entry.sha256),
+        spec,
+        reference,
+        name,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,75 @@ def test_many_threads_a_million_decisions_no_crash_and_flat_memory(engine: bidco
     # 8 threads x 125 rounds x 1,000 requests: a million decisions. Each new thread grows its own
     # arena and scratch once (a few hundred KiB); a leak of even 8 bytes a call would add 8 MiB.
     assert grown < 6 * 1024, f"RSS grew by {grown} KiB over 1M decisions"
+
+
+def test_metrics_count_every_request_and_sum_bids_per_campaign_in_the_bidders_currency() -> None:
+    engine = bidcore.Engine(loads(CONFIG))
+    imp = b'"imp":[{"id":"1","banner":{"w":300,"h":250}}]'
+    usd = b'{"id":"u","at":2,"device":{"geo":{"country":"USA"}},' + imp + b"}"
+    eur = b'{"id":"e","at":2,"cur":["EUR"],' + imp + b"}"
+    for _ in range(3):
+        assert engine.bid(usd, now=NOW) is not None  # c2 (3.00) beats c1 (2.00) in the USA
+    # c1's 2.00 USD is 1.851851 EUR (rounded down), which is 1.999999 USD back (rounded down):
+    # bids are summed in the bidder's currency, never rounded up.
+    assert b'"price":1.851851' in (engine.bid(eur, now=NOW) or b"")
+    with pytest.raises(bidcore.InvalidRequestError):
+        engine.bid(b"{", now=NOW)
+    assert engine.bid(BODY.replace(b"0.5", b"9"), now=NOW) is None
+    m = engine.metrics()
+    assert (m["requests"], m["bids"], m["imp_bids"]) == (6, 4, 4)
+    assert m["no_bids"]["invalid"] == 1
+    assert m["no_bids"]["below_floor"] == 1
+    assert sum(m["no_bids"].values()) + m["bids"] == m["requests"]
+    assert m["campaigns"] == {
+        "c1": {"imp_bids": 1, "bid_micros": 1_999_999},
+        "c2": {"imp_bids": 3, "bid_micros": 9_000_000},
+    }
+    latency = m["latency"]
+    assert len(latency["counts"]) == len(latency["bounds_s"]) + 1
+    assert sum(latency["counts"]) == latency["count"] == 6
+    assert 0 < latency["sum_s"] < 1
+    assert m["models"] == {}
+
+
+def test_a_request_that_waited_past_its_tmax_is_a_late_no_bid() -> None:
+    engine = bidcore.Engine(loads(CONFIG))
+    body = BODY.replace(b'"at":2', b'"at":2,"tmax":100')
+    now_ns = time.monotonic_ns()
+    assert engine.bid(body, now=NOW, received_ns=now_ns) is not None
+    # The config keeps bidder.tmax_margin_ms = 10 (the default): 100 - 10 = 90 ms of budget.
+    assert engine.bid(body, now=NOW, received_ns=now_ns - 89_000_000) is not None
+    assert engine.bid(body, now=NOW, received_ns=now_ns - 91_000_000) is None
+    # Without a tmax there is no deadline.
+    assert engine.bid(BODY, now=NOW, received_ns=now_ns - 10**10) is not None
+    assert engine.counters()["no_bids"]["late"] == 1
+
+
+def test_the_decision_log_holds_one_record_per_decision_and_drops_when_full() -> None:
+    log = bidcore.DecisionLog(capacity=4)
+    engine = bidcore.Engine(loads(CONFIG), log=log)
+    engine.bid(BODY, now=NOW)
+    engine.bid(BODY.replace(b"0.5", b"9"), now=NOW)
+    with pytest.raises(bidcore.InvalidRequestError):
+        engine.bid(b'{"id":1}', now=NOW)
+    records = [json.loads(r) for r in log.drain()]
+    assert [(r["request"], r["bid"], r["reason"]) for r in records] == [
+        ("r1", True, None),
+        ("r1", False, "below_floor"),
+        (None, False, "invalid"),
+    ]
+    won = records[0]["imps"][0]
+    assert (won["campaign"], won["creative"], won["price_micros"], won["floor_micros"]) == (
+        "c1",
+        "cr1",
+        2_000_000,
+        500_000,
+    )
+    assert records[1]["imps"][0]["reason"] == "below_floor"
+    assert records[2]["error"]
+    for _ in range(6):
+        engine.bid(BODY, now=NOW)
+    assert log.stats() == {"logged": 7, "dropped": 2, "pending": 4}
+    assert len(log.drain(format="msgpack")) == 4
+    with pytest.raises(ValueError, match="format"):
+        log.drain(format="xml")

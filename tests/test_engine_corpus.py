@@ -79,3 +79,25 @@ def test_the_reference_decides_every_corpus_request_alike(
         reference_models[role] = RoleModel(predict=booster.predict, spec=spec)
     for body in _corpus():
         assert_same_decision(engine, engine.config, reference_models, body, NOW)
+
+
+def test_live_histograms_use_the_artifacts_reference_edges(engine: bidcore.Engine) -> None:
+    fresh = bidcore.Engine(engine.config, models=engine.models)
+    bodies = _corpus()
+    fresh.bid_many(bodies, now=NOW)
+    live = fresh.metrics()["models"]
+    assert set(live) == {"ctr", "cvr"}
+    for role, model in engine.models.items():
+        reference = model.reference
+        assert reference is not None
+        assert live[role]["model"] == model.name
+        assert live[role]["scores"]["edges"] == list(reference.score.edges)
+        assert sum(live[role]["scores"]["counts"]) > 50
+        assert set(live[role]["features"]) == set(reference.features)
+        for name, histogram in live[role]["features"].items():
+            assert histogram["edges"] == list(reference.features[name].edges)
+            # Every scored row is binned once per monitored feature, as the score is.
+            assert (
+                sum(histogram["counts"]) + histogram["missing"]
+                == sum(live[role]["scores"]["counts"]) + live[role]["scores"]["missing"]
+            )

@@ -3,8 +3,10 @@
 //! Python reference are in tests/test_engine*.py.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use bidcore_core::engine::{Engine, Outcome, Plan, Scratch};
+use bidcore_core::engine::{serialize, DecisionLog, Engine, Format, Outcome, Plan, Reason, Scratch};
 use bidcore_core::openrtb::RequestParser;
 use bumpalo::Bump;
 use serde_json::Value;
@@ -19,26 +21,31 @@ fn lines(name: &str) -> Vec<Vec<u8>> {
     data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect()
 }
 
-fn engine() -> Engine {
-    Engine::new(Plan::from_json(PLAN).expect("plan"), [None, None], RequestParser::default()).expect("engine")
+fn engine(log: Option<Arc<DecisionLog>>) -> Engine {
+    Engine::new(Plan::from_json(PLAN).expect("plan"), [None, None], RequestParser::default(), [None, None], log)
+        .expect("engine")
 }
 
 #[test]
 fn every_corpus_request_is_decided_and_every_bid_is_within_bounds() {
-    let engine = engine();
+    let requests = lines("requests.jsonl");
+    let log = Arc::new(DecisionLog::new(requests.len()).expect("log"));
+    let engine = engine(Some(log.clone()));
     let mut scratch = Scratch::default();
     let mut arena = Bump::new();
     let (mut valid, mut bids) = (0, 0);
-    for (n, body) in lines("requests.jsonl").iter().enumerate() {
+    let mut bid_ids = Vec::new();
+    for (n, body) in requests.iter().enumerate() {
         arena.reset();
         let mut out = Vec::new();
-        let Ok(outcome) = engine.bid(body, 1.8e9, &arena, &mut scratch, &mut out) else { continue };
+        let Ok(outcome) = engine.bid(body, 1.8e9, None, &arena, &mut scratch, &mut out) else { continue };
         valid += 1;
         if outcome != Outcome::Bid {
             continue;
         }
         bids += 1;
         let response: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+        bid_ids.push(response["id"].clone());
         let (explanation, again) = engine.explain(body, 1.8e9, &arena).expect("explain");
         assert_eq!(again.as_deref(), Some(out.as_slice()), "line {}: explain and bid agree", n + 1);
         for bid in response["seatbid"][0]["bid"].as_array().expect("bids") {
@@ -51,5 +58,49 @@ fn every_corpus_request_is_decided_and_every_bid_is_within_bounds() {
         }
     }
     assert!(valid > 3500 && bids > 1000, "{valid} valid, {bids} bids");
-    assert_eq!(engine.counters().bids.load(std::sync::atomic::Ordering::Relaxed), bids);
+    let snapshot = engine.snapshot();
+    assert_eq!((snapshot.requests, snapshot.bids), (requests.len() as u64, bids));
+    let no_bids: u64 = snapshot.no_bids.iter().map(|(_, n)| n).sum();
+    assert_eq!(snapshot.bids + no_bids, snapshot.requests, "every request counted once");
+    let invalid = snapshot.no_bids.iter().find(|(r, _)| *r == Reason::Invalid).expect("invalid").1;
+    assert_eq!(invalid, (requests.len() - valid) as u64);
+    assert_eq!(snapshot.latency_counts.iter().sum::<u64>(), snapshot.requests);
+    assert_eq!(snapshot.campaigns.iter().map(|c| c.0).sum::<u64>(), snapshot.imp_bids);
+
+    // The decision log: one record per request, invalid ones included, in order.
+    let records = log.drain(usize::MAX);
+    assert_eq!(records.len(), requests.len());
+    assert_eq!(log.stats().dropped, 0);
+    let logged_bids: Vec<Value> =
+        records.iter().filter(|r| r.bid).map(|r| Value::from(r.request.clone().expect("id"))).collect();
+    assert_eq!(logged_bids, bid_ids);
+    for r in &records {
+        let json: Value = serde_json::from_slice(&serialize(r, Format::Json)).expect("json");
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["bid"].as_bool(), Some(r.bid));
+        if r.bid {
+            assert!(r.imps.iter().any(|i| i.price_micros.is_some_and(|p| p > 0) && i.campaign.is_some()));
+        } else {
+            assert!(r.reason.is_some() && r.imps.iter().all(|i| i.campaign.is_none()));
+        }
+    }
+}
+
+#[test]
+fn a_request_past_its_deadline_is_a_late_no_bid() {
+    let engine = engine(None);
+    let body =
+        br#"{"id":"r","tmax":120,"imp":[{"id":"1","banner":{"w":300,"h":250}}],"device":{"geo":{"country":"USA"}}}"#;
+    let arena = Bump::new();
+    let mut scratch = Scratch::default();
+    let mut out = Vec::new();
+    let outcome = |waited: Option<Duration>, out: &mut Vec<u8>, scratch: &mut Scratch| {
+        engine.bid(body, 1.8e9, waited, &arena, scratch, out).expect("valid")
+    };
+    let on_time = outcome(None, &mut out, &mut scratch);
+    // The plan keeps no margin: waiting 120 ms of a 120 ms tmax leaves nothing.
+    assert_eq!(outcome(Some(Duration::from_millis(120)), &mut out, &mut scratch), Outcome::NoBid(Reason::Late));
+    assert_eq!(outcome(Some(Duration::from_millis(1)), &mut out, &mut scratch), on_time);
+    let late = engine.snapshot().no_bids.iter().find(|(r, _)| *r == Reason::Late).expect("late").1;
+    assert_eq!(late, 1);
 }

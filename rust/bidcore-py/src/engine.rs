@@ -2,9 +2,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bidcore_core::engine::{Engine, Explanation, Outcome, Plan, Reason, Role, RoleModel, Scratch};
+use bidcore_core::engine::{
+    serialize, DecisionLog, Engine, Explanation, Format, HistogramSnapshot, MonitorPlan, Outcome, Plan, Reason, Role,
+    RoleModel, Scratch, LATENCY_BOUNDS_NS,
+};
 use bidcore_core::openrtb::RequestParser;
 use bidcore_core::CoreError;
 use pyo3::exceptions::PyValueError;
@@ -25,6 +29,7 @@ thread_local! {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNativeEngine>()?;
+    m.add_class::<PyDecisionLog>()?;
     Ok(())
 }
 
@@ -43,18 +48,24 @@ pub struct PyNativeEngine {
 /// campaign attribute names the spec reads.
 type ModelTuple<'py> = (Bound<'py, PyAny>, PyRef<'py, PyFeatureExtractor>, Vec<String>);
 
+/// What to monitor of one model: its id, its score histogram's edges, and per monitored feature
+/// (name, column, edges).
+type MonitorTuple = (String, Vec<f64>, Vec<(String, usize, Vec<f64>)>);
+
 #[pymethods]
 impl PyNativeEngine {
     /// `plan`: the validated config as JSON (`bidcore.engine` builds it); `models`: role ->
     /// (TreeEnsemble | CompiledModel, FeatureExtractor, campaign attribute names). Raises
     /// `ConfigError` with the reason.
     #[new]
-    #[pyo3(signature = (plan, models, limits = None))]
+    #[pyo3(signature = (plan, models, limits = None, monitors = None, log = None))]
     fn new(
         py: Python<'_>,
         plan: &str,
         models: HashMap<String, ModelTuple<'_>>,
         limits: Option<PyRef<'_, PyLimits>>,
+        monitors: Option<HashMap<String, MonitorTuple>>,
+        log: Option<PyRef<'_, PyDecisionLog>>,
     ) -> PyResult<Self> {
         let plan = Plan::from_json(plan).map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
         let mut roles: [Option<RoleModel>; 2] = [None, None];
@@ -70,27 +81,38 @@ impl PyNativeEngine {
             };
             roles[role as usize] = Some(RoleModel { scorer, spec: extractor.spec(), attributes });
         }
+        let mut watch: [Option<MonitorPlan>; 2] = [None, None];
+        for (name, (model, score_edges, features)) in monitors.unwrap_or_default() {
+            let role =
+                Role::parse(&name).ok_or_else(|| PyValueError::new_err(format!("unknown model role {name:?}")))?;
+            watch[role as usize] = Some(MonitorPlan { model, score_edges, features });
+        }
         let parser = RequestParser::new(limits.map(|l| l.0).unwrap_or_default());
-        let engine =
-            Engine::new(plan, roles, parser).map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
+        let log = log.map(|l| l.0.clone());
+        let engine = Engine::new(plan, roles, parser, watch, log)
+            .map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
         Ok(PyNativeEngine { engine })
     }
 
     /// The response bytes, or None for a no-bid (its reason counted). Raises
     /// `InvalidRequestError` for an invalid body. `now`: the request's time (seconds since the
-    /// epoch), the wall clock by default. Releases the GIL; the body is read without a copy.
-    #[pyo3(signature = (body, now = None))]
+    /// epoch), the wall clock by default; `waited_ns`: how long the request waited before this
+    /// call, which turns its `tmax` into a deadline. Releases the GIL; the body is read without
+    /// a copy.
+    #[pyo3(signature = (body, now = None, waited_ns = None))]
     fn bid<'py>(
         &self,
         py: Python<'py>,
         body: PyBackedBytes,
         now: Option<f64>,
+        waited_ns: Option<u64>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let now = now.unwrap_or_else(wall_clock);
+        let waited = waited_ns.map(Duration::from_nanos);
         let out = detached(py, || {
             let mut out = Vec::new();
             let outcome = with_arena(|arena| {
-                SCRATCH.with(|scratch| self.engine.bid(&body, now, arena, &mut scratch.borrow_mut(), &mut out))
+                SCRATCH.with(|scratch| self.engine.bid(&body, now, waited, arena, &mut scratch.borrow_mut(), &mut out))
             })?;
             Ok::<_, CoreError>(matches!(outcome, Outcome::Bid).then_some(out))
         })?;
@@ -113,7 +135,7 @@ impl PyNativeEngine {
                 let mut scratch = scratch.borrow_mut();
                 for body in &bodies {
                     let mut out = Vec::new();
-                    let outcome = with_arena(|arena| self.engine.bid(body, now, arena, &mut scratch, &mut out));
+                    let outcome = with_arena(|arena| self.engine.bid(body, now, None, arena, &mut scratch, &mut out));
                     results.push(matches!(outcome, Ok(Outcome::Bid)).then_some(out));
                 }
             });
@@ -135,17 +157,52 @@ impl PyNativeEngine {
 
     /// Requests, bids, imps bid on, and no-bids by reason since the engine was built.
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let c = self.engine.counters();
+        let s = self.engine.snapshot();
         let d = PyDict::new(py);
-        d.set_item("requests", c.requests.load(Relaxed))?;
-        d.set_item("bids", c.bids.load(Relaxed))?;
-        d.set_item("imp_bids", c.imp_bids.load(Relaxed))?;
+        d.set_item("requests", s.requests)?;
+        d.set_item("bids", s.bids)?;
+        d.set_item("imp_bids", s.imp_bids)?;
         let reasons = PyDict::new(py);
-        for (reason, n) in c.no_bids() {
+        for (reason, n) in &s.no_bids {
             reasons.set_item(reason.as_str(), n)?;
         }
         d.set_item("no_bids", reasons)?;
+        Ok(d)
+    }
+
+    /// `counters` and more, for the metrics: per campaign the imps bid on and the bid prices
+    /// summed (micros of the bidder's currency), the decision-latency histogram, and each
+    /// monitored model's live score and feature histograms.
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.engine.snapshot();
+        let d = self.counters(py)?;
+        let campaigns = PyDict::new(py);
+        for (id, (imp_bids, micros)) in self.engine.campaign_ids().zip(&s.campaigns) {
+            let c = PyDict::new(py);
+            c.set_item("imp_bids", imp_bids)?;
+            c.set_item("bid_micros", micros)?;
+            campaigns.set_item(id, c)?;
+        }
+        d.set_item("campaigns", campaigns)?;
+        let latency = PyDict::new(py);
+        latency.set_item("bounds_s", LATENCY_BOUNDS_NS.iter().map(|&ns| ns as f64 / 1e9).collect::<Vec<_>>())?;
+        latency.set_item("counts", &s.latency_counts)?;
+        latency.set_item("sum_s", s.latency_sum_ns as f64 / 1e9)?;
+        latency.set_item("count", s.latency_counts.iter().sum::<u64>())?;
+        d.set_item("latency", latency)?;
+        let models = PyDict::new(py);
+        for m in &s.monitors {
+            let entry = PyDict::new(py);
+            entry.set_item("model", &m.model)?;
+            entry.set_item("scores", histogram_dict(py, &m.score)?)?;
+            let features = PyDict::new(py);
+            for (name, h) in &m.features {
+                features.set_item(name, histogram_dict(py, h)?)?;
+            }
+            entry.set_item("features", features)?;
+            models.set_item(m.role, entry)?;
+        }
+        d.set_item("models", models)?;
         Ok(d)
     }
 
@@ -153,6 +210,55 @@ impl PyNativeEngine {
     #[staticmethod]
     fn reasons() -> Vec<(&'static str, i32)> {
         Reason::ALL.iter().map(|r| (r.as_str(), r.nbr())).collect()
+    }
+}
+
+fn histogram_dict<'py>(py: Python<'py>, h: &HistogramSnapshot) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("edges", &h.edges)?;
+    d.set_item("counts", &h.counts)?;
+    d.set_item("missing", h.missing)?;
+    Ok(d)
+}
+
+/// The decision log's buffer (`bidcore.DecisionLog`): engines built with it push one record per
+/// decision, never waiting (a full buffer drops and counts); a reader drains it.
+#[pyclass(frozen, name = "DecisionLog", module = "bidcore._core")]
+pub struct PyDecisionLog(Arc<DecisionLog>);
+
+#[pymethods]
+impl PyDecisionLog {
+    #[new]
+    #[pyo3(signature = (capacity = 65536))]
+    fn new(capacity: usize) -> PyResult<Self> {
+        DecisionLog::new(capacity).map(|l| PyDecisionLog(Arc::new(l))).map_err(PyValueError::new_err)
+    }
+
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
+    /// Takes up to `max_records` records out, oldest first, each serialized on its own: a JSON
+    /// object (`format="json"`) or a msgpack map (`"msgpack"`). Releases the GIL.
+    #[pyo3(signature = (max_records = 4096, format = "json"))]
+    fn drain<'py>(&self, py: Python<'py>, max_records: usize, format: &str) -> PyResult<Bound<'py, PyList>> {
+        let format = Format::parse(format)
+            .ok_or_else(|| PyValueError::new_err(format!("format must be 'json' or 'msgpack', not {format:?}")))?;
+        let encoded = detached(py, || {
+            Ok::<_, CoreError>(self.0.drain(max_records).iter().map(|r| serialize(r, format)).collect::<Vec<_>>())
+        })?;
+        PyList::new(py, encoded.iter().map(|b| PyBytes::new(py, b)))
+    }
+
+    /// Records logged, dropped (the buffer was full) and waiting to be drained.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.0.stats();
+        let d = PyDict::new(py);
+        d.set_item("logged", s.logged)?;
+        d.set_item("dropped", s.dropped)?;
+        d.set_item("pending", s.pending())?;
+        Ok(d)
     }
 }
 

@@ -8,20 +8,24 @@
 mod bitset;
 mod creative;
 mod explain;
+mod log;
+mod observe;
 mod plan;
 mod pricing;
 mod reason;
 mod respond;
 mod targeting;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
 
 pub use explain::{CandidateTrace, Explanation, ImpOutcome};
+pub use log::{serialize, DecisionLog, DecisionRecord, Format, ImpRecord, LogStats, RECORD_VERSION};
+pub use observe::{HistogramSnapshot, MonitorPlan, MonitorSnapshot, Observer, Snapshot, LATENCY_BOUNDS_NS};
 pub use plan::{CampaignPlan, CreativePlan, GoalKind, Plan};
-pub use reason::{Counters, Reason};
+pub use reason::Reason;
 
 use self::bitset::Bitset;
 use self::creative::{Creative, Media};
@@ -107,9 +111,15 @@ pub struct Scratch {
     sets: Bitset,
     facts: RequestFacts,
     candidates: Vec<Candidate>,
-    rows: Vec<f64>,
+    /// Per role, the imp's feature rows in candidate order.
+    rows: [Vec<f64>; 2],
     scores: Vec<f64>,
     winners: Vec<Candidate>,
+    /// Per imp, why it got no bid (None: it has a winner).
+    imp_reasons: Vec<Option<Reason>>,
+    /// Whether the winners' feature rows are kept (for the decision log) in `kept_rows`.
+    keep_rows: bool,
+    kept_rows: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +131,9 @@ struct Candidate {
     deal: Option<usize>,
     floor: i64,
     predictions: [f64; 2],
+    /// Per role, the candidate's row in `Scratch::rows` (NO_ROW: not scored by that role); for
+    /// a winner whose rows were kept, the offset in `Scratch::kept_rows`.
+    rows: [u32; 2],
     value: i64,
     lower: i64,
     upper: i64,
@@ -141,13 +154,25 @@ pub struct Engine {
     /// Every campaign: where a request's eligible set starts.
     all: Bitset,
     models: [Option<RoleModel>; 2],
-    counters: Counters,
+    observer: Observer,
+    log: Option<Arc<DecisionLog>>,
+    tmax_margin: Duration,
 }
+
+const NO_ROW: u32 = u32::MAX;
 
 impl Engine {
     /// Builds the engine; checks what the decision relies on (positive caps, known media,
     /// templates, a model for every goal that needs one, model widths equal to their specs).
-    pub fn new(plan: Plan, models: [Option<RoleModel>; 2], parser: RequestParser) -> Result<Engine, String> {
+    /// `monitors`: per role, the model's id and the histograms its metrics keep (a role with a
+    /// model and no monitor plan is scored but not watched); `log`: where decisions are recorded.
+    pub fn new(
+        plan: Plan,
+        models: [Option<RoleModel>; 2],
+        parser: RequestParser,
+        monitors: [Option<MonitorPlan>; 2],
+        log: Option<Arc<DecisionLog>>,
+    ) -> Result<Engine, String> {
         let fx = FxTable::new(plan.fx.clone())?;
         if !plan.fx.is_empty() && fx.rate(&plan.currency).is_none() {
             return Err(format!("fx has no rate for the bidder's currency {}", plan.currency));
@@ -220,6 +245,17 @@ impl Engine {
                 scale: s.scale,
             });
         }
+        for (role, (model, monitor)) in Role::ALL.iter().zip(models.iter().zip(&monitors)) {
+            let width = model.as_ref().map(|m| m.spec.len());
+            match (width, monitor) {
+                (None, Some(_)) => return Err(format!("a monitor for the {} model, which is absent", role.as_str())),
+                (Some(w), Some(m)) if m.features.iter().any(|(_, column, _)| *column >= w) => {
+                    return Err(format!("the {} model's monitored features name a column past {w}", role.as_str()))
+                }
+                _ => {}
+            }
+        }
+        let observer = Observer::new(plan.campaigns.len(), monitors)?;
         Ok(Engine {
             parser,
             index: TargetingIndex::build(&plan.campaigns),
@@ -232,12 +268,19 @@ impl Engine {
             segments,
             campaigns,
             models,
-            counters: Counters::default(),
+            observer,
+            log,
+            tmax_margin: Duration::from_millis(plan.tmax_margin_ms),
         })
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    /// The counts behind the metrics, summed over threads.
+    pub fn snapshot(&self) -> Snapshot {
+        self.observer.snapshot()
+    }
+
+    pub fn log(&self) -> Option<&Arc<DecisionLog>> {
+        self.log.as_ref()
     }
 
     pub fn campaign_ids(&self) -> impl Iterator<Item = &str> {
@@ -246,35 +289,168 @@ impl Engine {
 
     /// Decides on `body` at time `now` (seconds since the epoch) and, on a bid, appends the
     /// response JSON to `out`. An invalid body is an error (counted as `invalid`).
+    ///
+    /// `waited`: how long the request waited before this call (the server's queue). With it, a
+    /// request's `tmax`, less the configured network margin, is a deadline: once past it the
+    /// answer is a no-bid (`late`) rather than a response the exchange would discard.
     pub fn bid(
         &self,
         body: &[u8],
         now: f64,
+        waited: Option<Duration>,
         arena: &Bump,
         scratch: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> Result<Outcome, RequestError> {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        self.observer.request();
         let request = match self.parser.parse(body, arena) {
             Ok(request) => request,
             Err(err) => {
-                self.counters.no_bid(Reason::Invalid);
+                self.observer.no_bid(Reason::Invalid);
+                self.finish(started, invalid_record(now, &err));
                 return Err(err);
             }
         };
-        let outcome = self.decide(&request, now, scratch, None);
-        match outcome {
-            Decided::Bid { currency } => {
-                self.counters.bids.fetch_add(1, Ordering::Relaxed);
-                self.counters.imp_bids.fetch_add(scratch.winners.len() as u64, Ordering::Relaxed);
-                self.write_response(&request, currency, &scratch.winners, out);
-                Ok(Outcome::Bid)
+        let deadline = match (request.tmax, waited) {
+            (Some(tmax), Some(waited)) => {
+                Some(started + Duration::from_millis(u64::from(tmax)).saturating_sub(self.tmax_margin + waited))
             }
-            Decided::NoBid(reason) => {
-                self.counters.no_bid(reason);
-                Ok(Outcome::NoBid(reason))
+            _ => None,
+        };
+        let late = || deadline.is_some_and(|d| Instant::now() >= d);
+        scratch.keep_rows = self.log.is_some();
+        let decided = if late() {
+            self.request_no_bid(&request, Reason::Late, None)
+        } else {
+            self.decide(&request, now, scratch, None)
+        };
+        let outcome = match decided {
+            Decided::Bid { .. } if late() => Outcome::NoBid(Reason::Late),
+            Decided::Bid { currency } => {
+                self.write_response(&request, currency, &scratch.winners, out);
+                self.observer.bid(scratch.winners.len() as u64);
+                for w in &scratch.winners {
+                    let micros = self.fx.convert_down(Micros(w.price), currency, &self.currency).map_or(0, |m| m.0);
+                    self.observer.campaign_bid(w.campaign, micros.max(0) as u64);
+                }
+                Outcome::Bid
+            }
+            Decided::NoBid(reason) => Outcome::NoBid(reason),
+        };
+        if let Outcome::NoBid(reason) = outcome {
+            self.observer.no_bid(reason);
+        }
+        self.finish(started, |latency_ns| self.record(&request, now, outcome, scratch, latency_ns));
+        Ok(outcome)
+    }
+
+    /// Counts the decision's latency and, with a log, records it.
+    #[inline]
+    fn finish(&self, started: Instant, record: impl FnOnce(u64) -> DecisionRecord) {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.observer.latency(ns);
+        if let Some(log) = &self.log {
+            let mut r = record(ns);
+            r.latency_ns = ns;
+            log.push(r);
+        }
+    }
+
+    /// The decision log's record of a decision `bid` just made (`scratch` still holds it).
+    fn record(
+        &self,
+        request: &Request<'_>,
+        now: f64,
+        outcome: Outcome,
+        scratch: &Scratch,
+        latency_ns: u64,
+    ) -> DecisionRecord {
+        let request_reason = match outcome {
+            Outcome::Bid => None,
+            Outcome::NoBid(reason) => Some(reason),
+        };
+        let imps = request.imp.as_deref().unwrap_or(&[]);
+        let mut records = Vec::with_capacity(imps.len());
+        for (i, imp) in imps.iter().enumerate() {
+            let won = if outcome == Outcome::Bid { scratch.winners.iter().find(|w| w.imp == i) } else { None };
+            let reason = match won {
+                Some(_) => None,
+                None if outcome == Outcome::Bid => scratch.imp_reasons.get(i).copied().flatten(),
+                None => match request_reason {
+                    // Past the deadline the imps' own reasons are not the answer.
+                    Some(Reason::Late) => Some(Reason::Late),
+                    r => scratch.imp_reasons.get(i).copied().flatten().or(r),
+                },
+            };
+            records.push(self.imp_record(request, imp, won, reason, scratch));
+        }
+        DecisionRecord {
+            v: RECORD_VERSION,
+            ts: now,
+            request: request.id.as_ref().map(|s| s.to_string()),
+            bid: outcome == Outcome::Bid,
+            reason: request_reason.map(Reason::as_str),
+            nbr: request_reason.map(Reason::nbr),
+            error: None,
+            currency: self.bid_currency(request).map(str::to_owned),
+            test: request.test == Some(1),
+            latency_ns,
+            arms: log::Arms::default(),
+            models: log::Pairs(
+                Role::ALL
+                    .iter()
+                    .filter_map(|&r| Some((r.as_str(), self.observer.model(r as usize)?.to_owned())))
+                    .collect(),
+            ),
+            imps: records,
+        }
+    }
+
+    fn imp_record(
+        &self,
+        request: &Request<'_>,
+        imp: &Imp<'_>,
+        won: Option<&Candidate>,
+        reason: Option<Reason>,
+        scratch: &Scratch,
+    ) -> ImpRecord {
+        let _ = request;
+        let mut record = ImpRecord {
+            imp: imp.id.as_ref().map_or_else(String::new, |s| s.to_string()),
+            campaign: None,
+            creative: None,
+            deal: None,
+            price_micros: None,
+            value_micros: None,
+            floor_micros: None,
+            reason: reason.map(Reason::as_str),
+            scores: log::Pairs(Vec::new()),
+            features: log::Pairs(Vec::new()),
+        };
+        let Some(w) = won else { return record };
+        let campaign = &self.campaigns[w.campaign];
+        let deals: &[Deal<'_>] = imp.pmp.as_deref().and_then(|p| p.deals.as_deref()).unwrap_or(&[]);
+        record.campaign = Some(campaign.id.clone());
+        record.creative = Some(campaign.creatives[w.creative].id.clone());
+        record.deal = w.deal.and_then(|d| deals.get(d)).and_then(|d| d.id.as_ref()).map(|s| s.to_string());
+        record.price_micros = Some(w.price);
+        record.value_micros = Some(w.value);
+        record.floor_micros = Some(w.floor);
+        for role in Role::ALL {
+            let Some(model) = &self.models[role as usize] else { continue };
+            if !role.needed_by(campaign.goal) {
+                continue;
+            }
+            record.scores.0.push((role.as_str(), w.predictions[role as usize]));
+            let offset = w.rows[role as usize];
+            if offset != NO_ROW {
+                let start = offset as usize;
+                let row = &scratch.kept_rows[start..start + model.spec.len()];
+                record.features.0.push((role.as_str(), row.iter().map(|&x| (!x.is_nan()).then_some(x)).collect()));
             }
         }
+        record
     }
 
     /// The whole decision with its reasons and arithmetic, for "why no bid". Counts nothing.
@@ -305,6 +481,8 @@ impl Engine {
         mut trace: Option<&mut Explanation>,
     ) -> Decided<'s> {
         scratch.winners.clear();
+        scratch.imp_reasons.clear();
+        scratch.kept_rows.clear();
         if let Some(t) = trace.as_deref_mut() {
             t.personal = request.personal_data_allowed();
         }
@@ -343,6 +521,7 @@ impl Engine {
         let mut first_reason = None;
         for (i, imp) in imps.iter().enumerate() {
             let reason = self.decide_imp(request, i, imp, currency, now, scratch, trace.as_deref_mut());
+            scratch.imp_reasons.push(reason);
             if let Some(t) = trace.as_deref_mut() {
                 let won = scratch.winners.last().filter(|w| w.imp == i);
                 t.imps.push(self.imp_outcome(imp, won, reason));
@@ -438,7 +617,10 @@ impl Engine {
             }
         }
         match best {
-            Some(winner) => {
+            Some(mut winner) => {
+                if scratch.keep_rows {
+                    self.keep_rows(&mut winner, scratch);
+                }
                 scratch.winners.push(winner);
                 None
             }
@@ -512,6 +694,7 @@ impl Engine {
             deal,
             floor: floor.0,
             predictions: [f64::NAN; 2],
+            rows: [NO_ROW; 2],
             value: 0,
             lower: 0,
             upper: 0,
@@ -523,23 +706,26 @@ impl Engine {
     /// Scores the imp's candidates, one block per role, in candidate order.
     fn score(&self, request: &Request<'_>, imp: usize, now: f64, scratch: &mut Scratch) {
         for role in Role::ALL {
-            let Some(model) = &self.models[role as usize] else { continue };
+            let r = role as usize;
+            let Some(model) = &self.models[r] else { continue };
             let width = model.spec.len();
-            scratch.rows.clear();
-            let mut count = 0;
-            for candidate in &scratch.candidates {
+            let rows = &mut scratch.rows[r];
+            rows.clear();
+            let mut count = 0u32;
+            for candidate in &mut scratch.candidates {
                 let campaign = &self.campaigns[candidate.campaign];
                 if role.needed_by(campaign.goal) {
-                    let start = scratch.rows.len();
+                    let start = rows.len();
                     if count == 0 {
                         // The request's part of the row is the same for every campaign: built
                         // once per imp, then copied with each campaign's attributes filled in.
-                        scratch.rows.resize(width, 0.0);
-                        model.spec.extract(request, imp, now, &[], &mut scratch.rows);
+                        rows.resize(width, 0.0);
+                        model.spec.extract(request, imp, now, &[], rows);
                     } else {
-                        scratch.rows.extend_from_within(0..width);
+                        rows.extend_from_within(0..width);
                     }
-                    model.spec.fill_campaign(&campaign.attributes[role as usize], &mut scratch.rows[start..]);
+                    model.spec.fill_campaign(&campaign.attributes[r], &mut rows[start..]);
+                    candidate.rows[r] = count;
                     count += 1;
                 }
             }
@@ -547,14 +733,32 @@ impl Engine {
                 continue;
             }
             scratch.scores.clear();
-            scratch.scores.resize(count, 0.0);
-            model.scorer.predict(&scratch.rows, &mut scratch.scores);
-            let mut next = scratch.scores.iter();
+            scratch.scores.resize(count as usize, 0.0);
+            model.scorer.predict(rows, &mut scratch.scores);
+            if self.observer.watches(r) {
+                self.observer.scored(r, rows, width, &scratch.scores);
+            }
             for candidate in &mut scratch.candidates {
-                if role.needed_by(self.campaigns[candidate.campaign].goal) {
-                    candidate.predictions[role as usize] = next.next().copied().unwrap_or(f64::NAN);
+                if candidate.rows[r] != NO_ROW {
+                    candidate.predictions[r] =
+                        scratch.scores.get(candidate.rows[r] as usize).copied().unwrap_or(f64::NAN);
                 }
             }
+        }
+    }
+
+    /// Copies the winner's rows to `kept_rows` (the next imp reuses `rows`) and points at them.
+    fn keep_rows(&self, winner: &mut Candidate, scratch: &mut Scratch) {
+        for role in Role::ALL {
+            let r = role as usize;
+            let (Some(model), row) = (&self.models[r], winner.rows[r]) else { continue };
+            if row == NO_ROW {
+                continue;
+            }
+            let width = model.spec.len();
+            let start = row as usize * width;
+            winner.rows[r] = scratch.kept_rows.len() as u32;
+            scratch.kept_rows.extend_from_slice(&scratch.rows[r][start..start + width]);
         }
     }
 
@@ -606,6 +810,26 @@ impl Engine {
         let center = self.fx.convert_down(Micros(center), &self.currency, currency).map_or(0, |m| m.0);
         let center = if center > 0 { center as f64 / 1e6 } else { 1e-6 };
         Curve::new(center, scale)
+    }
+}
+
+/// The record of a body that did not parse.
+#[cold]
+fn invalid_record(now: f64, err: &RequestError) -> impl FnOnce(u64) -> DecisionRecord + '_ {
+    move |latency_ns| DecisionRecord {
+        v: RECORD_VERSION,
+        ts: now,
+        request: None,
+        bid: false,
+        reason: Some(Reason::Invalid.as_str()),
+        nbr: Some(Reason::Invalid.nbr()),
+        error: Some(err.to_string()),
+        currency: None,
+        test: false,
+        latency_ns,
+        arms: log::Arms::default(),
+        models: log::Pairs(Vec::new()),
+        imps: Vec::new(),
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Plan {
     pub burl: Option<String>,
     #[serde(default)]
     pub lurl: Option<String>,
+    /// Network time kept back from a request's `tmax` when the caller says how long the
+    /// request waited (`Engine::bid`'s deadline).
+    #[serde(default)]
+    pub tmax_margin_ms: u64,
     pub shading: ShadingPlan,
     pub campaigns: Vec<CampaignPlan>,
 }

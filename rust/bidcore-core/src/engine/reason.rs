@@ -1,8 +1,6 @@
 //! Why a request, an imp or a campaign got no bid: bidcore's reasons, in the order that breaks
 //! ties, each with the OpenRTB no-bid code (`nbr`) that fits it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 macro_rules! reasons {
     ($($variant:ident = $name:literal, $nbr:literal;)*) => {
         /// A no-bid reason. The order is `docs/engine.md`'s: targeting rules in the table's order,
@@ -35,6 +33,8 @@ macro_rules! reasons {
 
 reasons! {
     Invalid = "invalid", 2;
+    // The request's tmax (less the configured network margin) ran out before the answer.
+    Late = "late", 1;
     BlockedSeat = "blocked_seat", 0;
     NoCampaign = "no_campaign", 0;
     Budget = "budget", 0;
@@ -71,26 +71,6 @@ reasons! {
 }
 
 pub const NUM_REASONS: usize = Reason::ALL.len();
-
-/// Counts kept per engine: requests, bids, and no-bids by reason. Relaxed atomics: each count is
-/// exact, a snapshot of several is not one instant (fine for metrics).
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub requests: AtomicU64,
-    pub bids: AtomicU64,
-    pub imp_bids: AtomicU64,
-    no_bids: [AtomicU64; NUM_REASONS],
-}
-
-impl Counters {
-    pub fn no_bid(&self, reason: Reason) {
-        self.no_bids[reason as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn no_bids(&self) -> impl Iterator<Item = (Reason, u64)> + '_ {
-        Reason::ALL.iter().map(|&r| (r, self.no_bids[r as usize].load(Ordering::Relaxed)))
-    }
-}
 
 /// Tallies reasons to find the most common (ties to the earlier in [`Reason`]'s order).
 #[derive(Debug, Clone, Copy)]
