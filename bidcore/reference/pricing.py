@@ -130,9 +130,10 @@ def expected_surplus(upper: int, price: int, c: Curve) -> float:
 
 
 def shaded_price(b: Bounds, c: Curve) -> int:
-    """The point of the 33-point grid from ``lower`` to ``upper`` with the highest expected
-    surplus, the first (lowest) on ties. The grid's ends are ``lower`` and ``upper``, so the
-    price never leaves the bounds."""
+    """The peak of the expected surplus on the 33-point grid from ``lower`` to ``upper``,
+    walking up: the best grid price so far (the first, lowest, on ties) until a surplus falls
+    below it. The surplus is log-concave in the price, so that first fall is past the grid's
+    maximum. The grid's ends are ``lower`` and ``upper``, so the price never leaves the bounds."""
     best_price = b.lower
     best = expected_surplus(b.upper, b.lower, c)
     for i in range(1, GRID_STEPS + 1):
@@ -140,4 +141,6 @@ def shaded_price(b: Bounds, c: Curve) -> int:
         surplus = expected_surplus(b.upper, price, c)
         if surplus > best:
             best_price, best = price, surplus
+        elif surplus < best:
+            break
     return best_price

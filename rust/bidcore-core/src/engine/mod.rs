@@ -115,6 +115,8 @@ pub struct Scratch {
     rows: [Vec<f64>; 2],
     scores: Vec<f64>,
     winners: Vec<Candidate>,
+    /// `rank`'s order: (surplus bound, candidate, curve to shade on).
+    order: Vec<(f64, usize, Option<Curve>)>,
     /// Per imp, why it got no bid (None: it has a winner).
     imp_reasons: Vec<Option<Reason>>,
     /// Whether the winners' feature rows are kept (for the decision log) in `kept_rows`.
@@ -600,22 +602,10 @@ impl Engine {
             }
         }
         self.score(request, imp_index, now, scratch);
-        let mut best: Option<Candidate> = None;
-        for k in 0..scratch.candidates.len() {
-            let mut candidate = scratch.candidates[k];
-            let priced = self.price(request, deals, &mut candidate, currency);
-            if let Some(t) = trace.as_deref_mut() {
-                t.candidates.push(self.trace_candidate(request, imp, deals, &candidate, priced.err(), now));
-            }
-            match priced {
-                Err(reason) => tally.add(reason),
-                Ok(()) => {
-                    if best.is_none_or(|b| candidate.surplus > b.surplus) {
-                        best = Some(candidate);
-                    }
-                }
-            }
-        }
+        let best = match trace {
+            Some(t) => self.rank_all(request, imp, deals, currency, now, scratch, &mut tally, t),
+            None => self.rank(request, deals, currency, scratch, &mut tally),
+        };
         match best {
             Some(mut winner) => {
                 if scratch.keep_rows {
@@ -762,14 +752,100 @@ impl Engine {
         }
     }
 
-    /// Value, bounds, price and expected surplus (`docs/engine.md`, steps 4-7).
-    fn price(
+    /// The imp's winner: the candidate with the highest expected surplus, the first in
+    /// candidate order on ties. Shading prices up to 33 win rates per candidate (an `ln` and an
+    /// `exp` each), so it is done only for candidates that can still win. Two bounds on a shaded
+    /// candidate's surplus `(upper - b) * w(b)`, `b >= lower`: `upper - lower` (as `w <= 1`),
+    /// free, and `(upper - lower) * w(upper)` (as `w` rises), one win rate. Candidates go in
+    /// descending order of the first; the walk stops once the best surplus found beats it, and
+    /// skips a candidate whose second bound it beats. The winner is the one ranking every
+    /// candidate gives (`rank_all`, what `explain` runs; the Rust corpus test compares them).
+    fn rank(
+        &self,
+        request: &Request<'_>,
+        deals: &[Deal<'_>],
+        currency: &str,
+        scratch: &mut Scratch,
+        tally: &mut Tally,
+    ) -> Option<Candidate> {
+        let order = &mut scratch.order;
+        order.clear();
+        for (k, c) in scratch.candidates.iter_mut().enumerate() {
+            match self.bound(request, deals, c, currency) {
+                Err(reason) => tally.add(reason),
+                Ok(None) => order.push((c.surplus, k, None)),
+                Ok(Some(curve)) => order.push(((c.upper - c.lower) as f64, k, Some(curve))),
+            }
+        }
+        // Highest bound first; equal bounds in candidate order.
+        order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut best: Option<(f64, usize)> = None;
+        for &(bound, k, curve) in order.iter() {
+            let beaten = |bound: f64| best.is_some_and(|(surplus, _)| bound < surplus);
+            if beaten(bound) {
+                break;
+            }
+            let c = &mut scratch.candidates[k];
+            if let Some(curve) = curve {
+                // A few ulps of rounding in ln/exp must not let the bound fall below the
+                // surplus it bounds: widen it by far more than they can move it.
+                if best.is_some() && beaten((c.upper - c.lower) as f64 * curve.win_rate(c.upper) * (1.0 + 1e-9)) {
+                    continue;
+                }
+                c.price = pricing::shade(c.lower, c.upper, &curve);
+                c.surplus = (c.upper - c.price) as f64 * curve.win_rate(c.price);
+            }
+            if best.is_none_or(|(surplus, j)| c.surplus > surplus || (c.surplus == surplus && k < j)) {
+                best = Some((c.surplus, k));
+            }
+        }
+        best.map(|(_, k)| scratch.candidates[k])
+    }
+
+    /// `rank` with every candidate priced and written into the trace.
+    #[allow(clippy::too_many_arguments)]
+    fn rank_all(
+        &self,
+        request: &Request<'_>,
+        imp: &Imp<'_>,
+        deals: &[Deal<'_>],
+        currency: &str,
+        now: f64,
+        scratch: &mut Scratch,
+        tally: &mut Tally,
+        trace: &mut Explanation,
+    ) -> Option<Candidate> {
+        let mut best: Option<Candidate> = None;
+        for k in 0..scratch.candidates.len() {
+            let mut candidate = scratch.candidates[k];
+            let priced = self.bound(request, deals, &mut candidate, currency).map(|curve| {
+                if let Some(curve) = curve {
+                    candidate.price = pricing::shade(candidate.lower, candidate.upper, &curve);
+                    candidate.surplus = (candidate.upper - candidate.price) as f64 * curve.win_rate(candidate.price);
+                }
+            });
+            trace.candidates.push(self.trace_candidate(request, imp, deals, &candidate, priced.err(), now));
+            match priced {
+                Err(reason) => tally.add(reason),
+                Ok(()) => {
+                    if best.is_none_or(|b| candidate.surplus > b.surplus) {
+                        best = Some(candidate);
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// Value and bounds (`docs/engine.md`, steps 4-6); then either the price and surplus of an
+    /// unshaded bid, or the curve to shade on (step 7), which `rank` applies when needed.
+    fn bound(
         &self,
         request: &Request<'_>,
         deals: &[Deal<'_>],
         c: &mut Candidate,
         currency: &str,
-    ) -> Result<(), Reason> {
+    ) -> Result<Option<Curve>, Reason> {
         let campaign = &self.campaigns[c.campaign];
         let [p_ctr, p_cvr] = c.predictions;
         c.value = pricing::value(campaign.goal, campaign.amount, p_ctr, p_cvr);
@@ -785,15 +861,12 @@ impl Engine {
         }
         let at = c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2);
         if at == 1 && self.shading {
-            let curve = self.curve(request, campaign.creatives[c.creative].media, currency);
-            c.price = pricing::shade(c.lower, c.upper, &curve);
-            c.surplus = (c.upper - c.price) as f64 * curve.win_rate(c.price);
-        } else {
-            // Second price, or first price unshaded: the bid is the bound, ranked by it.
-            c.price = c.upper;
-            c.surplus = c.upper as f64;
+            return Ok(Some(self.curve(request, campaign.creatives[c.creative].media, currency)));
         }
-        Ok(())
+        // Second price, or first price unshaded: the bid is the bound, ranked by it.
+        c.price = c.upper;
+        c.surplus = c.upper as f64;
+        Ok(None)
     }
 
     /// The win-rate curve for this request and media, in the bid currency's units.
