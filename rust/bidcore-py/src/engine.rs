@@ -22,9 +22,16 @@ use crate::features::PyFeatureExtractor;
 use crate::models::PyTreeEnsemble;
 use crate::parser::{with_arena, PyLimits};
 
+/// A thread's working memory for decisions and its response buffer; both grow to the largest
+/// request the thread has seen.
+#[derive(Default)]
+struct ThreadScratch {
+    decision: Scratch,
+    out: Vec<u8>,
+}
+
 thread_local! {
-    /// Each thread's working memory for decisions; grows to the largest request it has seen.
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<ThreadScratch> = RefCell::new(ThreadScratch::default());
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -109,14 +116,19 @@ impl PyNativeEngine {
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let now = now.unwrap_or_else(wall_clock);
         let waited = waited_ns.map(Duration::from_nanos);
-        let out = detached(py, || {
-            let mut out = Vec::new();
-            let outcome = with_arena(|arena| {
-                SCRATCH.with(|scratch| self.engine.bid(&body, now, waited, arena, &mut scratch.borrow_mut(), &mut out))
+        // The response is written into this thread's kept buffer and copied once into the
+        // `bytes` answer: no allocation and regrowth of a fresh vector per bid.
+        SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
+            let bid = detached(py, || {
+                scratch.out.clear();
+                let outcome = with_arena(|arena| {
+                    self.engine.bid(&body, now, waited, arena, &mut scratch.decision, &mut scratch.out)
+                })?;
+                Ok::<_, CoreError>(matches!(outcome, Outcome::Bid))
             })?;
-            Ok::<_, CoreError>(matches!(outcome, Outcome::Bid).then_some(out))
-        })?;
-        Ok(out.map(|bytes| PyBytes::new(py, &bytes)))
+            Ok(bid.then(|| PyBytes::new(py, &scratch.out)))
+        })
     }
 
     /// `bid` for each body, in one call with the GIL released throughout. An invalid body gives
@@ -132,10 +144,10 @@ impl PyNativeEngine {
         let results = detached(py, || {
             let mut results = Vec::with_capacity(bodies.len());
             SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
+                let scratch = &mut scratch.borrow_mut().decision;
                 for body in &bodies {
                     let mut out = Vec::new();
-                    let outcome = with_arena(|arena| self.engine.bid(body, now, None, arena, &mut scratch, &mut out));
+                    let outcome = with_arena(|arena| self.engine.bid(body, now, None, arena, scratch, &mut out));
                     results.push(matches!(outcome, Ok(Outcome::Bid)).then_some(out));
                 }
             });

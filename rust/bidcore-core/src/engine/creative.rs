@@ -108,11 +108,11 @@ impl Template {
     }
 
     /// Appends the template to `out` with each placeholder's value percent-encoded.
-    pub fn fill(&self, values: &dyn Fn(Placeholder) -> String, out: &mut String) {
+    pub fn fill<'v>(&self, values: &dyn Fn(Placeholder) -> &'v str, out: &mut String) {
         for piece in &self.0 {
             match piece {
                 Piece::Text(text) => out.push_str(text),
-                Piece::Value(p) => percent_encode(&values(*p), out),
+                Piece::Value(p) => percent_encode(values(*p), out),
             }
         }
     }
@@ -260,9 +260,9 @@ mod tests {
         let mut out = String::new();
         t.fill(
             &|p| match p {
-                Placeholder::Campaign => "c 1/é".into(),
-                Placeholder::PriceBucket => "1.20".into(),
-                _ => "x".into(),
+                Placeholder::Campaign => "c 1/é",
+                Placeholder::PriceBucket => "1.20",
+                _ => "x",
             },
             &mut out,
         );

@@ -33,14 +33,14 @@ impl Engine {
                 let creative = &campaign.creatives[w.creative];
                 let imp_id = imps[w.imp].id.as_ref().map_or("", |s| s.as_str());
                 let bucket = price_bucket(w.price);
-                let value = |p: Placeholder| -> String {
+                let value = |p: Placeholder| -> &str {
                     match p {
-                        Placeholder::Campaign => campaign.id.clone(),
-                        Placeholder::Creative => creative.id.clone(),
-                        Placeholder::Imp => imp_id.to_owned(),
-                        Placeholder::Request => request_id.to_owned(),
-                        Placeholder::Arm => String::new(),
-                        Placeholder::PriceBucket => bucket.clone(),
+                        Placeholder::Campaign => &campaign.id,
+                        Placeholder::Creative => &creative.id,
+                        Placeholder::Imp => imp_id,
+                        Placeholder::Request => request_id,
+                        Placeholder::Arm => "",
+                        Placeholder::PriceBucket => &bucket,
                     }
                 };
                 let fill = |t: &Option<Template>| {
