@@ -15,6 +15,20 @@ be read or the output exists.
 ``bidcore config schema`` prints the JSON Schema of a bidder configuration (for editors);
 ``bidcore config check FILE...`` loads each configuration (TOML, JSON or YAML, by suffix) and
 prints ``OK FILE`` or ``FILE: error`` with the key path; the exit status is 1 if any fails.
+
+``bidcore log schema`` prints the JSON Schema of a decision log record
+(``bidcore/schemas/decision-vN.json``, :mod:`bidcore.decisionlog.schema`).
+
+``bidcore serve`` runs the bidder over HTTP (:mod:`bidcore.serve`; the bundled demo bidder
+unless ``--config`` names one); ``bidcore replay URL [FILE...]`` sends bid requests at a
+running bidder and prints the bid rate, status counts and latency percentiles
+(:mod:`bidcore.replay`); its exit status is 1 if any request got no answer or a 5xx.
+
+``bidcore monitor URL`` prints the drift (PSI) of a running bidder's models per model and
+feature, read from its ``/metrics``; ``bidcore monitor --config CONFIG FILE...`` computes it
+offline, running the configured engine over the requests of the files (:mod:`bidcore.monitoring`).
+With ``--fail-above PSI`` the exit status is 1 if any PSI is above it; 2 if the page, the config
+or a file cannot be read.
 """
 
 from __future__ import annotations
@@ -145,6 +159,10 @@ def _build_parser() -> argparse.ArgumentParser:
     bid.add_argument("-q", "--quiet", action="store_true", help="print the summary only")
     bid.add_argument("--now", type=float, help="the requests' time (seconds since the epoch)")
     bid.set_defaults(run=_bid)
+    _add_log_command(commands)
+    _add_serve_command(commands)
+    _add_replay_command(commands)
+    _add_monitor_command(commands)
     return parser
 
 
@@ -293,6 +311,195 @@ def _bid(args: argparse.Namespace, out: TextIO) -> int:
     if reasons:
         top = ", ".join(f"{r} {n}" for n, r in reasons[:8])
         print(f"no-bid reasons: {top}", file=sys.stderr)
+    return 0
+
+
+def _add_log_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    log = commands.add_parser(
+        "log",
+        help="the decision log: print the JSON Schema of its records",
+        description="Work with the decision log (bidcore.decisionlog).",
+    )
+    actions = log.add_subparsers(required=True, metavar="ACTION")
+    schema = actions.add_parser(
+        "schema",
+        help="print the JSON Schema of a decision log record",
+        description="Print the JSON Schema of a decision log record (decisions and notices), "
+        "exactly as bidcore/schemas/decision-vN.json publishes it.",
+    )
+    schema.set_defaults(run=_log_schema)
+
+
+def _log_schema(args: argparse.Namespace, out: TextIO) -> int:
+    from bidcore.decisionlog.schema import schema_text
+
+    out.write(schema_text())
+    return 0
+
+
+def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the bidder over HTTP (the bundled demo bidder by default)",
+        description="Serve POST /openrtb2/bid, the win/bill/loss notices, /metrics, /healthz, "
+        "/readyz and POST /admin/reload under uvicorn or granian, one engine per worker. "
+        "SIGHUP or /admin/reload (loopback only) reloads the config and its models; a reload "
+        "that fails keeps the running engine. Without --config: the bundled demo bidder.",
+    )
+    serve.add_argument("--config", metavar="PATH", help="bidder config (default: the demo)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
+    serve.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes")
+    serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
+    serve.add_argument(
+        "--log-dir", metavar="DIR", help="decision-log directory (default: ./bidcore-decisions)"
+    )
+    serve.add_argument("--no-log", action="store_true", help="write no decision log")
+    serve.add_argument(
+        "--smoke-request",
+        metavar="FILE",
+        help="a request each new engine must decide before it serves (default: the demo's)",
+    )
+    serve.add_argument(
+        "--offload", action="store_true", help="bid in a thread pool, not on the event loop"
+    )
+    serve.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    from bidcore.serve import DEFAULT_LOG_DIR, Settings, serve
+
+    if args.workers < 1:
+        print("bidcore serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    defaults = Settings()
+    settings = Settings(
+        config=Path(args.config) if args.config else defaults.config,
+        smoke_request=Path(args.smoke_request) if args.smoke_request else defaults.smoke_request,
+        log_dir=None if args.no_log else Path(args.log_dir or DEFAULT_LOG_DIR),
+        offload=args.offload,
+    )
+    return serve(
+        settings, host=args.host, port=args.port, workers=args.workers, server=args.server, out=out
+    )
+
+
+def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="send bid requests at a running bidder; print bid rate, statuses, latencies",
+        description="POST bid requests to a running bidder over keep-alive HTTP/1.1 "
+        "connections and print the bid rate, the count of each status and the latency "
+        "percentiles. FILEs ending in .jsonl/.ndjson hold one request per line, others one "
+        "request; default: the OpenRTB corpus of a source checkout. Without --count or "
+        "--duration: one pass over the requests. Exit status 1 if any request got no answer "
+        "or a 5xx.",
+    )
+    replay.add_argument("url", metavar="URL", help="the bidder, e.g. http://127.0.0.1:8080")
+    replay.add_argument("files", nargs="*", metavar="FILE", help="requests (.json, .jsonl)")
+    replay.add_argument("--rate", type=float, metavar="N", help="requests per second in all")
+    replay.add_argument("--concurrency", type=int, default=4, metavar="N", help="connections")
+    replay.add_argument("--count", type=int, metavar="N", help="stop after N requests")
+    replay.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    replay.add_argument("--gzip", action="store_true", help="send the bodies gzipped")
+    replay.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    replay.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar"
+    )
+    replay.set_defaults(run=_replay)
+
+
+def _replay(args: argparse.Namespace, out: TextIO) -> int:
+    from bidcore.replay import default_corpus, read_requests, replay
+
+    try:
+        bodies = read_requests(args.files or [default_corpus()])
+    except OSError as err:
+        print(f"bidcore replay: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    try:
+        report = replay(
+            args.url,
+            bodies,
+            rate=args.rate,
+            concurrency=args.concurrency,
+            count=args.count,
+            duration=args.duration,
+            compress=args.gzip,
+            timeout=args.timeout,
+            progress=args.progress,
+        )
+    except ValueError as err:
+        print(f"bidcore replay: {err}", file=sys.stderr)
+        return 2
+    print(report.summary(), file=out)
+    return 1 if report.failed else 0
+
+
+def _add_monitor_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    monitor = commands.add_parser(
+        "monitor",
+        help="print the drift (PSI) of a bidder's models, per model and feature",
+        description="Print the population stability index of each model's score and main "
+        "features against the reference histograms of its artifact (< 0.1 stable, 0.1-0.25 "
+        "moderate, > 0.25 significant): read from a running bidder's /metrics (URL: "
+        "host:port or a full URL), or with --config computed offline by running that bidder "
+        "over the requests of the files.",
+    )
+    monitor.add_argument(
+        "sources", nargs="+", metavar="URL_OR_FILE", help="the bidder's URL; with --config, files"
+    )
+    monitor.add_argument(
+        "--config", metavar="CONFIG", help="run this bidder configuration over the files"
+    )
+    monitor.add_argument("--lines", action="store_true", help="read every file as JSON lines")
+    monitor.add_argument("--now", type=float, help="the requests' time (seconds since the epoch)")
+    monitor.add_argument(
+        "--fail-above", type=float, metavar="PSI", help="exit with status 1 if a PSI is above"
+    )
+    monitor.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a URL")
+    monitor.set_defaults(run=_monitor)
+
+
+def _monitor(args: argparse.Namespace, out: TextIO) -> int:
+    from bidcore import monitoring
+    from bidcore.engine import Engine
+
+    if args.config is None:
+        if len(args.sources) != 1:
+            print("bidcore monitor: give one URL, or --config and request files", file=sys.stderr)
+            return 2
+        try:
+            rows = monitoring.scrape(args.sources[0], timeout=args.timeout)
+        except ImportError as err:
+            print(f"bidcore monitor: needs bidcore[serve]: {err}", file=sys.stderr)
+            return 2
+        except (OSError, ValueError) as err:
+            print(f"bidcore monitor: cannot read {args.sources[0]}: {err}", file=sys.stderr)
+            return 2
+        if not rows:
+            print("bidcore monitor: no bidcore_model_psi series (no monitored model has "
+                  "seen traffic lately)", file=sys.stderr)  # fmt: skip
+    else:
+        try:
+            engine = Engine.load(args.config)
+        except BidcoreError as err:
+            print(f"bidcore monitor: {args.config}: {err}", file=sys.stderr)
+            return 2
+        requests = invalid = 0
+        for _, body in _requests(args.sources, force_lines=args.lines):
+            if body is None:
+                return 2
+            requests += 1
+            try:
+                engine.bid(body, now=args.now)
+            except InvalidRequestError:
+                invalid += 1
+        print(f"{requests} requests, {invalid} invalid", file=sys.stderr)
+        rows = monitoring.drift_rows(monitoring.drift(engine))
+    print(monitoring.format_drift(rows), file=out)
+    if args.fail_above is not None and any(row.psi > args.fail_above for row in rows):
+        return 1
     return 0
 
 

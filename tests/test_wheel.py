@@ -119,6 +119,16 @@ def test_the_wheel_is_typed_and_reports_its_platform(dist: Path) -> None:
     assert "bidcore/py.typed" in names
     assert "bidcore/_core.pyi" in names
     assert any(n.startswith("bidcore/_core.") and n.endswith(".so") for n in names)
+    # `bidcore serve`'s embedded default and the decision log's published schema ship too.
+    for data in (
+        "bidcore/demo/bidder.toml",
+        "bidcore/demo/request.json",
+        "bidcore/demo/models/ctr/model.txt",
+        "bidcore/demo/models/ctr/manifest.json",
+        "bidcore/demo/models/cvr/reference.json",
+        "bidcore/schemas/decision-v1.json",
+    ):
+        assert data in names, f"{data} missing from the wheel"
     report = _run(BIN / "auditwheel", "show", wheel)
     print(f"\nauditwheel show {wheel.name}:\n{report}", file=sys.stderr)
     assert "manylinux" in report, report
