@@ -15,6 +15,9 @@ pub enum Media {
 }
 
 impl Media {
+    /// How many media there are (arrays indexed by `media as usize`).
+    pub const COUNT: usize = 4;
+
     pub fn parse(name: &str) -> Option<Media> {
         Some(match name {
             "banner" => Media::Banner,

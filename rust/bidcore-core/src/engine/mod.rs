@@ -117,6 +117,8 @@ pub struct Scratch {
     winners: Vec<Candidate>,
     /// `rank`'s order: (surplus bound, candidate, curve to shade on).
     order: Vec<(f64, usize, Option<Curve>)>,
+    /// `rank`'s shaded (lower, upper, media): a candidate equal in all three is a twin.
+    shaded: Vec<(i64, i64, Media)>,
     /// Per imp, why it got no bid (None: it has a winner).
     imp_reasons: Vec<Option<Reason>>,
     /// Whether the winners' feature rows are kept (for the decision log) in `kept_rows`.
@@ -162,6 +164,9 @@ pub struct Engine {
 }
 
 const NO_ROW: u32 = u32::MAX;
+
+/// Where `rank` splits a candidate's price span to bound its surplus, in grid steps.
+const SPLIT_STEP: i64 = 12;
 
 impl Engine {
     /// Builds the engine; checks what the decision relies on (positive caps, known media,
@@ -755,11 +760,15 @@ impl Engine {
     /// The imp's winner: the candidate with the highest expected surplus, the first in
     /// candidate order on ties. Shading prices up to 33 win rates per candidate (an `ln` and an
     /// `exp` each), so it is done only for candidates that can still win. Two bounds on a shaded
-    /// candidate's surplus `(upper - b) * w(b)`, `b >= lower`: `upper - lower` (as `w <= 1`),
-    /// free, and `(upper - lower) * w(upper)` (as `w` rises), one win rate. Candidates go in
+    /// candidate's surplus `s(b) = (upper - b) * w(b)`, `lower <= b <= upper`: `upper - lower`
+    /// (as `w <= 1`), free; and, as `w` rises, splitting at a price `m`,
+    /// `max((upper - lower) * w(m), (upper - m) * w(upper))`, two win rates. Candidates go in
     /// descending order of the first; the walk stops once the best surplus found beats it, and
-    /// skips a candidate whose second bound it beats. The winner is the one ranking every
-    /// candidate gives (`rank_all`, what `explain` runs; the Rust corpus test compares them).
+    /// skips a candidate whose second bound it beats, or whose bounds and curve equal those of
+    /// one already shaded (campaigns capped at the same `max_bid` over the same floor): it
+    /// would get the same surplus, and a tie goes to the one already seen. The winner is the
+    /// one ranking every candidate gives (`rank_all`, what `explain` runs; the Rust corpus test
+    /// compares them).
     fn rank(
         &self,
         request: &Request<'_>,
@@ -770,8 +779,11 @@ impl Engine {
     ) -> Option<Candidate> {
         let order = &mut scratch.order;
         order.clear();
+        let shaded = &mut scratch.shaded;
+        shaded.clear();
+        let mut curves = [None; Media::COUNT];
         for (k, c) in scratch.candidates.iter_mut().enumerate() {
-            match self.bound(request, deals, c, currency) {
+            match self.bound(request, deals, c, currency, &mut curves) {
                 Err(reason) => tally.add(reason),
                 Ok(None) => order.push((c.surplus, k, None)),
                 Ok(Some(curve)) => order.push(((c.upper - c.lower) as f64, k, Some(curve))),
@@ -787,11 +799,25 @@ impl Engine {
             }
             let c = &mut scratch.candidates[k];
             if let Some(curve) = curve {
-                // A few ulps of rounding in ln/exp must not let the bound fall below the
-                // surplus it bounds: widen it by far more than they can move it.
-                if best.is_some() && beaten((c.upper - c.lower) as f64 * curve.win_rate(c.upper) * (1.0 + 1e-9)) {
+                // A few ulps of rounding in ln/exp must not let a bound fall below the surplus
+                // it bounds: widen it by far more than they can move it.
+                const SLACK: f64 = 1.0 + 1e-9;
+                // Surpluses peak low in the span for typical curves: split at 12/32 of it.
+                let m = c.lower + (c.upper - c.lower) * SPLIT_STEP / pricing::SHADING_STEPS;
+                if best.is_some()
+                    && beaten((c.upper - m) as f64 * curve.win_rate(c.upper) * SLACK)
+                    && beaten((c.upper - c.lower) as f64 * curve.win_rate(m) * SLACK)
+                {
                     continue;
                 }
+                let media = self.campaigns[c.campaign].creatives[c.creative].media;
+                let key = (c.lower, c.upper, media);
+                // Candidates are in ascending index among equal bounds, so the twin seen first
+                // has the lower index and keeps any tie.
+                if shaded.contains(&key) {
+                    continue;
+                }
+                shaded.push(key);
                 c.price = pricing::shade(c.lower, c.upper, &curve);
                 c.surplus = (c.upper - c.price) as f64 * curve.win_rate(c.price);
             }
@@ -816,9 +842,10 @@ impl Engine {
         trace: &mut Explanation,
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
+        let mut curves = [None; Media::COUNT];
         for k in 0..scratch.candidates.len() {
             let mut candidate = scratch.candidates[k];
-            let priced = self.bound(request, deals, &mut candidate, currency).map(|curve| {
+            let priced = self.bound(request, deals, &mut candidate, currency, &mut curves).map(|curve| {
                 if let Some(curve) = curve {
                     candidate.price = pricing::shade(candidate.lower, candidate.upper, &curve);
                     candidate.surplus = (candidate.upper - candidate.price) as f64 * curve.win_rate(candidate.price);
@@ -839,12 +866,15 @@ impl Engine {
 
     /// Value and bounds (`docs/engine.md`, steps 4-6); then either the price and surplus of an
     /// unshaded bid, or the curve to shade on (step 7), which `rank` applies when needed.
+    /// `curves` keeps the imp's curve per media (it depends on the request, the media and the
+    /// currency only), so a curve is found and its `ln(center)` taken once per imp.
     fn bound(
         &self,
         request: &Request<'_>,
         deals: &[Deal<'_>],
         c: &mut Candidate,
         currency: &str,
+        curves: &mut [Option<Curve>; Media::COUNT],
     ) -> Result<Option<Curve>, Reason> {
         let campaign = &self.campaigns[c.campaign];
         let [p_ctr, p_cvr] = c.predictions;
@@ -861,7 +891,8 @@ impl Engine {
         }
         let at = c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2);
         if at == 1 && self.shading {
-            return Ok(Some(self.curve(request, campaign.creatives[c.creative].media, currency)));
+            let media = campaign.creatives[c.creative].media;
+            return Ok(Some(*curves[media as usize].get_or_insert_with(|| self.curve(request, media, currency))));
         }
         // Second price, or first price unshaded: the bid is the bound, ranked by it.
         c.price = c.upper;
