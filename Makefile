@@ -83,6 +83,11 @@ bench-engine: dev ## end-to-end Engine.bid against the pure and the best Python 
 	python -m pip install --quiet -r requirements/bench.txt
 	python benchmarks/engine.py
 
+.PHONY: bench-serve
+bench-serve: dev ## bidcore serve over HTTP (wrk on loopback) against an empty app and the best Python bidder, uvicorn and granian
+	python -m pip install --quiet -r requirements/bench.txt
+	python benchmarks/serve.py
+
 .PHONY: bench-gate
 bench-gate: dev ## short benchmark run; fails if a speed ratio to a peer falls below its floor
 	python benchmarks/gate.py
@@ -96,6 +101,10 @@ wheel: setup ## release wheel and sdist into dist/ (fat LTO, one codegen unit, u
 	rm -rf dist
 	maturin build --release --sdist --out dist --quiet
 	auditwheel show dist/*.whl
+
+.PHONY: serve
+serve: dev ## run the HTTP bidder on its embedded default (demo config and models) at 127.0.0.1:8080
+	bidcore serve
 
 .PHONY: demo
 demo: dev ## train the demo models (examples/) and run the demo bidder over the corpus
