@@ -373,6 +373,7 @@ class App:
         self.notices: dict[str, int] = {"win": 0, "bill": 0, "loss": 0}
         holder.listeners.append(self._reloaded)
         self._sighup_loop: asyncio.AbstractEventLoop | None = None
+        self._sighup_before: Any = None
         self._reload_tasks: set[asyncio.Task[ReloadResult]] = set()
 
     def _reloaded(self, result: ReloadResult) -> None:
@@ -564,17 +565,22 @@ class App:
 
     def _install_sighup(self) -> None:
         loop = asyncio.get_running_loop()
+        before = signal.getsignal(signal.SIGHUP)
         try:
             loop.add_signal_handler(signal.SIGHUP, self._sighup)
         except (NotImplementedError, RuntimeError, ValueError) as err:
             # Not the main thread, or no Unix signals: /admin/reload still works.
             log.warning("cannot reload on SIGHUP here: %s", err)
             return
-        self._sighup_loop = loop
+        self._sighup_loop, self._sighup_before = loop, before
 
     def _remove_sighup(self) -> None:
         if self._sighup_loop is not None:
             self._sighup_loop.remove_signal_handler(signal.SIGHUP)
+            # asyncio resets the signal to its default (for SIGHUP: terminate), not to what it
+            # was: a server started under nohup (SIGHUP ignored) would die of a later SIGHUP.
+            if self._sighup_before is not None:
+                signal.signal(signal.SIGHUP, self._sighup_before)
             self._sighup_loop = None
 
     def _sighup(self) -> None:
