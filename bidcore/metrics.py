@@ -40,6 +40,32 @@ counted under ``campaign="_other"`` for the life of the process, so no series ev
 meaning. ``arm`` is ``""`` (Prometheus stores it as no label) until the engine reports
 experiment arms. Score histograms and PSI exist only for the models of the engine being served.
 
+Several workers (``bidcore serve --workers N``): N processes behind one port, each with its
+own engine and its own :class:`BidderMetrics`, and a scrape reaches one of them. Given a
+``shared_dir`` (``bidcore serve`` makes one per run), each worker writes a snapshot of what it
+would export there: its engines' counts (with those of the engines it replaced), its decision
+log's, its HTTP counters. It writes them as ``<pid>-<token>.json``, a temporary file renamed
+over the last one (readers never see half a file): every ``share_interval`` seconds (1), at
+each scrape it answers, before answering, and at shutdown. A scrape, whichever worker answers
+it, sums that worker's counts, taken then, with the latest snapshot of every other worker:
+counters and histogram buckets are summed, PSI is computed from the summed score and feature
+histograms against the served model's reference, ``bidcore_decision_log_pending`` is summed
+and ``bidcore_engine_loaded_timestamp_seconds`` is the latest load among the workers still
+running (a snapshot younger than 5 intervals and not written at shutdown).
+
+The page is stale by at most one write interval for the other workers' counts (never for the
+answering worker's), and it never goes back: a worker's snapshots only grow, the answering
+worker writes its own before it answers (the next scrape, wherever it lands, sees at least as
+much), and the snapshots are added in one fixed order (by file name), so not even a float sum
+wobbles between workers. A worker that exits, crashed or restarted, leaves its last snapshot
+behind and its counts still count (a restarted worker has a new pid and a new file, and starts
+from zero); what a crashed worker counted after its last write (under one interval) is lost.
+Another worker's campaign labels go through the answering worker's cap like its own (first
+seen, first labelled): workers agree on them unless they were given more than
+``max_campaigns`` campaigns in different orders. The histograms of models the answering worker
+does not serve are left out (between the workers' reloads, for a moment). Without a
+``shared_dir`` there is no file and nothing changes.
+
 >>> import bidcore
 >>> engine = bidcore.Engine(bidcore.config.loads('''
 ... [[campaigns]]
@@ -73,12 +99,17 @@ bidcore_http_responses_total{route="bid",status="200"} 1.0
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import math
+import os
+import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import CollectorRegistry, Counter
@@ -105,6 +136,7 @@ __all__ = [
     "PSI_WINDOW",
     "ROUTES",
     "ROUTES_ELSE",
+    "SHARE_INTERVAL",
     "BidderMetrics",
 ]
 
@@ -128,6 +160,18 @@ DECISION_LOG_OUTCOMES: Final = ("logged", "dropped", "written", "lost")
 PSI_WINDOW: Final = 3600.0
 """Seconds of live traffic the exported PSI looks at, by default."""
 
+SHARE_INTERVAL: Final = 1.0
+"""Seconds between the snapshots a worker writes for the others, by default (``shared_dir``)."""
+
+_LIVE_FOR: Final = 5.0  # a worker whose last snapshot is this many intervals old has stopped
+_SNAPSHOT_FORMAT: Final = 1
+_HTTP_COUNTERS: Final = (
+    ("bidcore_http_responses", "HTTP responses, by route and status", ("route", "status")),
+    ("bidcore_reloads", "Engine reloads, by result", ("result",)),
+    ("bidcore_notices", "Win, billing and loss notices, by kind and result", ("kind", "result")),
+)
+"""The HTTP layer's counters: name, help and label names."""
+
 _MICROS_PER_CPM_UNIT: Final = 1e9  # price micros per currency unit, times 1000 imps per CPM
 _le: Final[Callable[[float], str]] = floatToGoString  # how prometheus-client writes bounds
 
@@ -142,6 +186,10 @@ class BidderMetrics:
     many seconds of live traffic the exported PSI compares with the reference (``None``:
     everything since the model was first tracked); ``clock`` is the monotonic clock that window
     is measured with.
+    ``shared_dir`` is the directory the workers of one server share (see the module's
+    docstring): this worker's snapshots go there, every ``share_interval`` seconds once
+    :meth:`start_publishing` was called, and the scrapes sum them all. The directory must exist
+    and hold nothing but the snapshots of this server's workers.
     Thread-safe: the ``record_*`` methods may run in any thread, scrapes too.
     """
 
@@ -154,31 +202,32 @@ class BidderMetrics:
         notice_kinds: Iterable[str] = NOTICE_KINDS,
         psi_window: float | None = PSI_WINDOW,
         clock: Callable[[], float] = time.monotonic,
+        shared_dir: Path | None = None,
+        share_interval: float = SHARE_INTERVAL,
     ) -> None:
         if max_campaigns < 0:
             raise ValueError(f"max_campaigns must be >= 0, got {max_campaigns}")
         if psi_window is not None and not psi_window > 0:
             raise ValueError(f"psi_window must be > 0 seconds or None, got {psi_window}")
+        if not share_interval > 0:
+            raise ValueError(f"share_interval must be > 0 seconds, got {share_interval}")
         self.registry: Final = CollectorRegistry()
         self._routes = frozenset((*routes, *ROUTES_ELSE))
         self._notice_kinds = frozenset(notice_kinds)
         self._engines = _EngineCollector(max_campaigns, psi_window, clock)
-        self.registry.register(self._engines)
-        self._responses = Counter(
-            "bidcore_http_responses",
-            "HTTP responses, by route and status",
-            ["route", "status"],
-            registry=self.registry,
+        counters = tuple(
+            Counter(name, documentation, labels, registry=None)
+            for name, documentation, labels in _HTTP_COUNTERS
         )
-        reloads = Counter(
-            "bidcore_reloads", "Engine reloads, by result", ["result"], registry=self.registry
-        )
-        notices = Counter(
-            "bidcore_notices",
-            "Win, billing and loss notices, by kind and result",
-            ["kind", "result"],
-            registry=self.registry,
-        )
+        self._responses, reloads, notices = counters
+        self._server: _ServerCollector | None = None
+        if shared_dir is None:
+            self.registry.register(self._engines)
+            for counter in counters:
+                self.registry.register(counter)
+        else:
+            self._server = _ServerCollector(self._engines, counters, shared_dir, share_interval)
+            self.registry.register(self._server)
         # Children bound once: a label lookup costs more than the increment. Reloads and notices
         # are bound up front, so their series exist (at 0) before the first event.
         self._reloads: Final = {
@@ -236,9 +285,29 @@ class BidderMetrics:
             child = self._notices[OTHER, bool(accepted)]
         child.inc()
 
+    def publish(self) -> None:
+        """Write this worker's snapshot to ``shared_dir`` now (without one: nothing). Scrapes
+        and the thread :meth:`start_publishing` starts call it; a failure is logged."""
+        if self._server is not None:
+            self._server.publish()
+
+    def start_publishing(self) -> None:
+        """Publish now, then every ``share_interval`` seconds from a daemon thread, until
+        :meth:`stop_publishing` (without ``shared_dir``: nothing). Call it in the process that
+        serves: a thread does not survive a fork."""
+        if self._server is not None:
+            self._server.start()
+
+    def stop_publishing(self) -> None:
+        """Stop the thread and publish one last time, as a worker that stopped: its counters
+        keep counting in the others' scrapes, its gauges no longer do."""
+        if self._server is not None:
+            self._server.stop()
+
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The ``/metrics`` body and its content type: Prometheus' text format, or the format
-        an ``Accept`` header asks for (OpenMetrics 1.0)."""
+        an ``Accept`` header asks for (OpenMetrics 1.0). With ``shared_dir``, the whole
+        server's: every worker's counts summed (this one's published first)."""
         if accept:
             encoder, content_type = choose_encoder(accept)
             return encoder(self.registry), content_type
@@ -364,6 +433,78 @@ class _Totals:
             else:
                 self.models[key] = live
 
+    def merge(
+        self,
+        other: _Totals,
+        *,
+        label: Callable[[str], str],
+        models: Iterable[tuple[str, str]] | None = None,
+    ) -> None:
+        """Add another worker's totals, its campaign labels through ``label``; only the
+        ``models`` keys given."""
+        self.requests += other.requests
+        self.bids += other.bids
+        self.imp_bids += other.imp_bids
+        for reason, count in other.no_bids.items():
+            self.no_bids[reason] = self.no_bids.get(reason, 0) + count
+        for (campaign, currency), (imps, micros) in other.campaigns.items():
+            slot = self.campaigns.setdefault((label(campaign), currency), [0, 0])
+            slot[0] += imps
+            slot[1] += micros
+        if other.latency_bounds:
+            latency = {
+                "bounds_s": other.latency_bounds,
+                "counts": other.latency_counts,
+                "sum_s": other.latency_sum,
+            }
+            self._add_latency(latency)
+        wanted = None if models is None else set(models)
+        for key, counts in other.models.items():
+            if wanted is not None and key not in wanted:
+                continue
+            if key in self.models:
+                self.models[key].add(counts)
+            else:
+                self.models[key] = counts.copy()
+
+    def dump(self) -> dict[str, Any]:
+        """The totals as JSON values (:meth:`load` reads them back)."""
+        return {
+            "requests": self.requests,
+            "bids": self.bids,
+            "imp_bids": self.imp_bids,
+            "no_bids": self.no_bids,
+            "campaigns": [[*key, *counts] for key, counts in self.campaigns.items()],
+            "latency": {
+                "bounds_s": list(self.latency_bounds),
+                "counts": self.latency_counts,
+                "sum_s": self.latency_sum,
+            },
+            "models": [
+                {"role": role, **counts.native(model)}
+                for (role, model), counts in self.models.items()
+            ],
+        }
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> _Totals:
+        totals = cls()
+        totals.requests = int(data["requests"])
+        totals.bids = int(data["bids"])
+        totals.imp_bids = int(data["imp_bids"])
+        totals.no_bids = {str(reason): int(n) for reason, n in data["no_bids"].items()}
+        totals.campaigns = {
+            (str(campaign), str(currency)): [int(imps), int(micros)]
+            for campaign, currency, imps, micros in data["campaigns"]
+        }
+        latency = data["latency"]
+        if latency["bounds_s"]:
+            totals._add_latency(latency)
+        totals.models = {
+            (str(m["role"]), str(m["model"])): _ModelCounts.read(m) for m in data["models"]
+        }
+        return totals
+
     def _add_latency(self, latency: Mapping[str, Any]) -> None:
         bounds = tuple(float(b) for b in latency["bounds_s"])
         counts = [int(c) for c in latency["counts"]]
@@ -459,23 +600,55 @@ class _EngineCollector:
 
     def describe(self) -> Iterator[Metric]:
         """The families, without samples: the registry refuses a name registered twice."""
-        return self._families(_Totals(), None, {}, {})
+        return _engine_families(
+            _Totals(), {}, has_engine=False, loaded_at=None, log_attached=False, log_counts={}
+        )
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
-            engine = self._engine
-            snapshot = engine.metrics() if engine is not None else None
-            self._retire_all(_model_keys(snapshot) if snapshot is not None else set())
-            totals = self._retained.copy()
+            reading = self._read()
             drifts = {}
-            if engine is not None and snapshot is not None:
-                currency = engine.config.bidder.currency
-                totals.add(snapshot, label=self._label, currency=currency)
-                drifts = self._drifts(engine, totals)
-            log_counts: dict[str, int] = dict(self._log_retained)
-            for outcome, count in self._read_log().items():
-                log_counts[outcome] = log_counts.get(outcome, 0) + count
-        return self._families(totals, engine, drifts, log_counts)
+            if reading.engine is not None:
+                drifts = self._drifts(reading.engine, reading.totals)
+        return reading.families(reading.totals, drifts)
+
+    def read(self) -> _Reading:
+        """What this process counted, now."""
+        with self._lock:
+            return self._read()
+
+    def merge(
+        self, reading: _Reading, workers: Iterable[_Totals]
+    ) -> tuple[_Totals, dict[tuple[str, str], monitoring.ModelDrift]]:
+        """The totals of every worker (``reading``'s among them) summed, in the order given,
+        under this process's campaign labels and for its served models only; their PSI."""
+        with self._lock:
+            served = set(reading.totals.models)
+            totals = _Totals()
+            for other in workers:
+                totals.merge(other, label=self._relabel, models=served)
+            drifts = {}
+            if reading.engine is not None:
+                drifts = self._drifts(reading.engine, totals)
+        return totals, drifts
+
+    def _relabel(self, label: str) -> str:
+        """Another worker's campaign label, under this process's cap."""
+        return label if label == OTHER_CAMPAIGN else self._label(label)
+
+    def _read(self) -> _Reading:
+        engine = self._engine
+        snapshot = engine.metrics() if engine is not None else None
+        self._retire_all(_model_keys(snapshot) if snapshot is not None else set())
+        totals = self._retained.copy()
+        if engine is not None and snapshot is not None:
+            currency = engine.config.bidder.currency
+            totals.add(snapshot, label=self._label, currency=currency)
+        log_counts: dict[str, int] = dict(self._log_retained)
+        for outcome, count in self._read_log().items():
+            log_counts[outcome] = log_counts.get(outcome, 0) + count
+        attached = self._log_stats is not None
+        return _Reading(engine, totals, self._loaded_at, attached, log_counts)
 
     def _drifts(
         self, engine: Engine, totals: _Totals
@@ -504,102 +677,129 @@ class _EngineCollector:
             found[key] = monitoring.model_drift(reference, live.native(model))
         return found
 
-    def _families(
-        self,
-        totals: _Totals,
-        engine: Engine | None,
-        drifts: Mapping[tuple[str, str], monitoring.ModelDrift],
-        log_counts: Mapping[str, int],
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What one process counted at one moment, before it becomes a page."""
+
+    engine: Engine | None
+    totals: _Totals
+    loaded_at: float  # when the engine was tracked; nan before that
+    log_attached: bool
+    log_counts: dict[str, int]  # the decision log's outcomes, and pending
+
+    def families(
+        self, totals: _Totals, drifts: Mapping[tuple[str, str], monitoring.ModelDrift]
     ) -> Iterator[Metric]:
-        """The page; the engines' series only once an engine was tracked."""
-        for name, documentation, count in (
-            ("bidcore_requests", "Bid requests decided, invalid ones included", totals.requests),
-            ("bidcore_bids", "Bid requests answered with a bid", totals.bids),
-            ("bidcore_imp_bids", "Impressions bid on", totals.imp_bids),
-        ):
-            family = CounterMetricFamily(name, documentation, labels=[])
-            if engine is not None:
-                family.add_metric([], count)
-            yield family
-        no_bids = CounterMetricFamily("bidcore_no_bids", "No-bids, by reason", labels=["reason"])
-        for reason, count in sorted(totals.no_bids.items()):
-            no_bids.add_metric([reason], count)
-        yield no_bids
-
-        imps = CounterMetricFamily(
-            "bidcore_campaign_imp_bids",
-            "Impressions bid on, by campaign and experiment arm",
-            labels=["campaign", "arm"],
-        )
-        value = CounterMetricFamily(
-            "bidcore_campaign_bid_value",
-            "What the bids offered: the sum of their prices / 1000 (prices are CPM), in units "
-            "of the currency label, by campaign and experiment arm",
-            labels=["campaign", "arm", "currency"],
-        )
-        per_label: dict[str, int] = {}
-        for (campaign, currency), (count, micros) in sorted(totals.campaigns.items()):
-            per_label[campaign] = per_label.get(campaign, 0) + count
-            value.add_metric([campaign, "", currency], micros / _MICROS_PER_CPM_UNIT)
-        for campaign, count in sorted(per_label.items()):
-            imps.add_metric([campaign, ""], count)
-        yield imps
-        yield value
-
-        latency = HistogramMetricFamily(
-            "bidcore_decision_seconds",
-            "Duration of the native decision (parse, targeting, scoring, pricing, response)",
-            labels=[],
-        )
-        if totals.latency_bounds:
-            latency.add_metric(
-                [], _cumulative(totals.latency_bounds, totals.latency_counts), totals.latency_sum
-            )
-        yield latency
-
-        scores = HistogramMetricFamily(
-            "bidcore_model_score",
-            "Scores of each model, on the bins of its artifact's reference histogram",
-            labels=["role", "model"],
-        )
-        for (role, model), counts in sorted(totals.models.items()):
-            edges = counts.score.edges
-            scores.add_metric([role, model], _cumulative(edges[1:-1], counts.score.counts), None)
-        yield scores
-
-        psi = GaugeMetricFamily(
-            "bidcore_model_psi",
-            "Population stability index of the live score (feature=score) and features "
-            "against the model artifact's reference histograms: < 0.1 stable, 0.1-0.25 "
-            "moderate, > 0.25 significant",
-            labels=["role", "model", "feature"],
-        )
-        for (role, model), found in sorted(drifts.items()):
-            for feature, value_ in [(monitoring.SCORE, found.score), *found.features.items()]:
-                if not math.isnan(value_):
-                    psi.add_metric([role, model, feature], value_)
-        yield psi
-
-        yield GaugeMetricFamily(
-            "bidcore_engine_loaded_timestamp_seconds",
-            "When the engine being served was put in service (seconds since the epoch)",
-            value=self._loaded_at if engine is not None else None,
+        return _engine_families(
+            totals,
+            drifts,
+            has_engine=self.engine is not None,
+            loaded_at=self.loaded_at,
+            log_attached=self.log_attached,
+            log_counts=self.log_counts,
         )
 
-        records = CounterMetricFamily(
-            "bidcore_decision_log_records",
-            "Decision-log records: logged (queued), dropped (queue full), written, lost",
-            labels=["outcome"],
+
+def _engine_families(
+    totals: _Totals,
+    drifts: Mapping[tuple[str, str], monitoring.ModelDrift],
+    *,
+    has_engine: bool,
+    loaded_at: float | None,
+    log_attached: bool,
+    log_counts: Mapping[str, int],
+) -> Iterator[Metric]:
+    """The page but the HTTP layer's counters: the engines' series only once an engine was
+    tracked, the decision log's once one was attached (or has counted)."""
+    for name, documentation, count in (
+        ("bidcore_requests", "Bid requests decided, invalid ones included", totals.requests),
+        ("bidcore_bids", "Bid requests answered with a bid", totals.bids),
+        ("bidcore_imp_bids", "Impressions bid on", totals.imp_bids),
+    ):
+        family = CounterMetricFamily(name, documentation, labels=[])
+        if has_engine:
+            family.add_metric([], count)
+        yield family
+    no_bids = CounterMetricFamily("bidcore_no_bids", "No-bids, by reason", labels=["reason"])
+    for reason, count in sorted(totals.no_bids.items()):
+        no_bids.add_metric([reason], count)
+    yield no_bids
+
+    imps = CounterMetricFamily(
+        "bidcore_campaign_imp_bids",
+        "Impressions bid on, by campaign and experiment arm",
+        labels=["campaign", "arm"],
+    )
+    value = CounterMetricFamily(
+        "bidcore_campaign_bid_value",
+        "What the bids offered: the sum of their prices / 1000 (prices are CPM), in units "
+        "of the currency label, by campaign and experiment arm",
+        labels=["campaign", "arm", "currency"],
+    )
+    per_label: dict[str, int] = {}
+    for (campaign, currency), (count, micros) in sorted(totals.campaigns.items()):
+        per_label[campaign] = per_label.get(campaign, 0) + count
+        value.add_metric([campaign, "", currency], micros / _MICROS_PER_CPM_UNIT)
+    for campaign, count in sorted(per_label.items()):
+        imps.add_metric([campaign, ""], count)
+    yield imps
+    yield value
+
+    latency = HistogramMetricFamily(
+        "bidcore_decision_seconds",
+        "Duration of the native decision (parse, targeting, scoring, pricing, response)",
+        labels=[],
+    )
+    if totals.latency_bounds:
+        latency.add_metric(
+            [], _cumulative(totals.latency_bounds, totals.latency_counts), totals.latency_sum
         )
-        if self._log_stats is not None or any(log_counts.values()):
-            for outcome in DECISION_LOG_OUTCOMES:
-                records.add_metric([outcome], log_counts.get(outcome, 0))
-        yield records
-        yield GaugeMetricFamily(
-            "bidcore_decision_log_pending",
-            "Decision-log records logged and not yet written",
-            value=log_counts.get("pending"),
-        )
+    yield latency
+
+    scores = HistogramMetricFamily(
+        "bidcore_model_score",
+        "Scores of each model, on the bins of its artifact's reference histogram",
+        labels=["role", "model"],
+    )
+    for (role, model), counts in sorted(totals.models.items()):
+        edges = counts.score.edges
+        scores.add_metric([role, model], _cumulative(edges[1:-1], counts.score.counts), None)
+    yield scores
+
+    psi = GaugeMetricFamily(
+        "bidcore_model_psi",
+        "Population stability index of the live score (feature=score) and features "
+        "against the model artifact's reference histograms: < 0.1 stable, 0.1-0.25 "
+        "moderate, > 0.25 significant",
+        labels=["role", "model", "feature"],
+    )
+    for (role, model), found in sorted(drifts.items()):
+        for feature, value_ in [(monitoring.SCORE, found.score), *found.features.items()]:
+            if not math.isnan(value_):
+                psi.add_metric([role, model, feature], value_)
+    yield psi
+
+    yield GaugeMetricFamily(
+        "bidcore_engine_loaded_timestamp_seconds",
+        "When the engine being served was put in service (seconds since the epoch)",
+        value=loaded_at if has_engine else None,
+    )
+
+    records = CounterMetricFamily(
+        "bidcore_decision_log_records",
+        "Decision-log records: logged (queued), dropped (queue full), written, lost",
+        labels=["outcome"],
+    )
+    if log_attached or any(log_counts.values()):
+        for outcome in DECISION_LOG_OUTCOMES:
+            records.add_metric([outcome], log_counts.get(outcome, 0))
+    yield records
+    yield GaugeMetricFamily(
+        "bidcore_decision_log_pending",
+        "Decision-log records logged and not yet written",
+        value=log_counts.get("pending"),
+    )
 
 
 def _model_keys(snapshot: Mapping[str, Any]) -> set[tuple[str, str]]:
@@ -622,3 +822,302 @@ def _cumulative(bounds: Iterable[float], counts: list[int]) -> list[tuple[str, f
         previous = le
     buckets.append(("+Inf", sum(counts)))
     return buckets
+
+
+# --- Several workers -------------------------------------------------------------------------
+
+_HttpCounts = dict[tuple[str, ...], tuple[float, float | None]]  # labels -> count, created
+
+
+class _Snapshot:
+    """What one worker would export, as it writes it for the others: summable counts and the
+    two gauges, which only the workers still running add to."""
+
+    __slots__ = (
+        "final",
+        "has_engine",
+        "http",
+        "loaded_at",
+        "log_attached",
+        "log_counts",
+        "totals",
+        "written",
+    )
+
+    def __init__(
+        self,
+        *,
+        written: float,
+        final: bool,
+        has_engine: bool,
+        loaded_at: float | None,
+        totals: _Totals,
+        log_attached: bool,
+        log_counts: dict[str, int],
+        http: dict[str, _HttpCounts],
+    ) -> None:
+        self.written = written  # time.time() when taken
+        self.final = final  # written at shutdown
+        self.has_engine = has_engine
+        self.loaded_at = loaded_at
+        self.totals = totals
+        self.log_attached = log_attached
+        self.log_counts = log_counts
+        self.http = http  # by counter name (_HTTP_COUNTERS)
+
+    def running(self, now: float, interval: float) -> bool:
+        """Whether the worker that wrote it still runs, as far as its files tell."""
+        return not self.final and now - self.written <= _LIVE_FOR * interval
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "format": _SNAPSHOT_FORMAT,
+                "pid": os.getpid(),
+                "written": self.written,
+                "final": self.final,
+                "has_engine": self.has_engine,
+                "loaded_at": self.loaded_at,
+                "totals": self.totals.dump(),
+                "log_attached": self.log_attached,
+                "log_counts": self.log_counts,
+                "http": {
+                    name: [[list(labels), *counts] for labels, counts in series.items()]
+                    for name, series in self.http.items()
+                },
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> _Snapshot:
+        """Raises ``ValueError`` (or ``KeyError``, ``TypeError``, ``AttributeError``) for
+        anything but a snapshot :meth:`to_json` wrote."""
+        found = json.loads(data)
+        if found.get("format") != _SNAPSHOT_FORMAT:
+            raise ValueError(f"not a format {_SNAPSHOT_FORMAT} snapshot")
+        loaded_at = found["loaded_at"]
+        return cls(
+            written=float(found["written"]),
+            final=bool(found["final"]),
+            has_engine=bool(found["has_engine"]),
+            loaded_at=None if loaded_at is None else float(loaded_at),
+            totals=_Totals.load(found["totals"]),
+            log_attached=bool(found["log_attached"]),
+            log_counts={str(k): int(v) for k, v in found["log_counts"].items()},
+            http={
+                str(name): {
+                    tuple(str(v) for v in labels): (
+                        float(count),
+                        None if created is None else float(created),
+                    )
+                    for labels, count, created in series
+                }
+                for name, series in found["http"].items()
+            },
+        )
+
+
+class _ServerCollector:
+    """The collector of a worker among several: its own counts, taken at the scrape and
+    published first, summed with the latest snapshot of every other worker in the shared
+    directory (the module's docstring says why the sum never goes back)."""
+
+    def __init__(
+        self,
+        engines: _EngineCollector,
+        counters: Sequence[Counter],
+        directory: Path,
+        interval: float,
+    ) -> None:
+        self._engines = engines
+        self._counters = counters  # in _HTTP_COUNTERS' order
+        self.directory = Path(directory)
+        self.interval = interval
+        # One publish at a time, each written in the order it was taken: a file only grows.
+        # The cache of the other workers' snapshots is kept under it too.
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._name = ""
+        self._others: dict[str, tuple[tuple[int, int, int], _Snapshot | None]] = {}
+        self._failing = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- this worker's snapshot --
+
+    def _file_name(self) -> str:
+        """This process's file: the pid, for whoever looks, and a token, so that a later
+        worker given the same pid never overwrites an earlier one's counts."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._name = f"{self._pid}-{secrets.token_hex(4)}.json"
+        return self._name
+
+    def snapshot(self, *, final: bool = False) -> tuple[_Reading, _Snapshot]:
+        reading = self._engines.read()
+        http = {
+            name: _counter_values(counter, labels)
+            for (name, _, labels), counter in zip(_HTTP_COUNTERS, self._counters, strict=True)
+        }
+        snapshot = _Snapshot(
+            written=time.time(),
+            final=final,
+            has_engine=reading.engine is not None,
+            loaded_at=reading.loaded_at if reading.engine is not None else None,
+            totals=reading.totals,
+            log_attached=reading.log_attached,
+            log_counts=reading.log_counts,
+            http=http,
+        )
+        return reading, snapshot
+
+    def publish(self, *, final: bool = False) -> tuple[_Reading, _Snapshot]:
+        """Take this worker's snapshot and write it (a failure is logged, once until the
+        next success)."""
+        with self._lock:
+            reading, snapshot = self.snapshot(final=final)
+            name = self._file_name()
+            temporary = self.directory / f".{name}.tmp"
+            try:
+                temporary.write_bytes(snapshot.to_json())
+                os.replace(temporary, self.directory / name)
+            except OSError as err:
+                if not self._failing:
+                    log.error("cannot publish this worker's metrics to %s: %s", self.directory, err)
+                self._failing = True
+            else:
+                self._failing = False
+        return reading, snapshot
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.publish()  # at once: the other workers count this one from its start
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="bidcore-metrics-publisher", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.publish()
+            except Exception:  # the thread must go on: the next one may work
+                log.exception("publishing this worker's metrics failed")
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join()
+        self.publish(final=True)
+
+    # -- the others' --
+
+    def _read_others(self) -> list[tuple[str, _Snapshot]]:
+        """The latest snapshot of every other worker, by file name; a file that did not change
+        since the last scrape is not read again."""
+        own = self._file_name()
+        found: list[tuple[str, _Snapshot]] = []
+        with self._lock:
+            try:
+                entries = list(os.scandir(self.directory))
+            except OSError as err:
+                log.error("cannot read the other workers' metrics in %s: %s", self.directory, err)
+                return found
+            seen = set()
+            for entry in entries:
+                name = entry.name
+                if name == own or name.startswith(".") or not name.endswith(".json"):
+                    continue
+                try:
+                    stat = entry.stat()
+                except OSError:  # gone since the listing
+                    continue
+                seen.add(name)
+                key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+                cached = self._others.get(name)
+                if cached is None or cached[0] != key:
+                    cached = key, self._read_snapshot(Path(entry.path))
+                    self._others[name] = cached
+                if cached[1] is not None:
+                    found.append((name, cached[1]))
+            for gone in self._others.keys() - seen:
+                del self._others[gone]
+        return found
+
+    @staticmethod
+    def _read_snapshot(path: Path) -> _Snapshot | None:
+        try:
+            return _Snapshot.from_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            log.error("%s is not a worker's metrics snapshot, left out: %s", path, err)
+            return None
+
+    # -- the scrape --
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._engines.describe()
+        yield from _http_families([])
+
+    def collect(self) -> Iterator[Metric]:
+        reading, own = self.publish()  # before reading the others': see the module docstring
+        workers = sorted([(self._file_name(), own), *self._read_others()], key=lambda w: w[0])
+        snapshots = [snapshot for _, snapshot in workers]
+        totals, drifts = self._engines.merge(reading, (s.totals for s in snapshots))
+        now = time.time()
+        running = [s for s in snapshots if s is own or s.running(now, self.interval)]
+        loads = [s.loaded_at for s in running if s.has_engine and s.loaded_at is not None]
+        log_counts: dict[str, int] = {}
+        for snapshot in snapshots:
+            for outcome in DECISION_LOG_OUTCOMES:
+                if outcome in snapshot.log_counts:
+                    count = snapshot.log_counts[outcome]
+                    log_counts[outcome] = log_counts.get(outcome, 0) + count
+        pending = [s.log_counts["pending"] for s in running if "pending" in s.log_counts]
+        if pending:
+            log_counts["pending"] = sum(pending)
+        yield from _engine_families(
+            totals,
+            drifts,
+            has_engine=any(s.has_engine for s in snapshots),
+            loaded_at=max(loads) if loads else None,
+            log_attached=any(s.log_attached for s in snapshots),
+            log_counts=log_counts,
+        )
+        yield from _http_families(snapshots)
+
+
+def _counter_values(counter: Counter, labels: Sequence[str]) -> _HttpCounts:
+    """A counter's series: count and creation time by label values."""
+    counts: dict[tuple[str, ...], float] = {}
+    created: dict[tuple[str, ...], float] = {}
+    for family in counter.collect():
+        for sample in family.samples:
+            key = tuple(sample.labels[label] for label in labels)
+            if sample.name.endswith("_total"):
+                counts[key] = sample.value
+            elif sample.name.endswith("_created"):
+                created[key] = sample.value
+    return {key: (count, created.get(key)) for key, count in counts.items()}
+
+
+def _http_families(snapshots: Iterable[_Snapshot]) -> Iterator[Metric]:
+    """The HTTP layer's counters summed over the workers (created: the earliest)."""
+    snapshots = list(snapshots)
+    for name, documentation, labels in _HTTP_COUNTERS:
+        counts: dict[tuple[str, ...], float] = {}
+        created: dict[tuple[str, ...], float] = {}
+        for snapshot in snapshots:
+            for key, (count, since) in snapshot.http.get(name, {}).items():
+                counts[key] = counts.get(key, 0.0) + count
+                if since is not None:
+                    created[key] = min(since, created.get(key, since))
+        family = CounterMetricFamily(name, documentation, labels=list(labels))
+        for key, count in counts.items():
+            family.add_metric(list(key), count, created=created.get(key))
+        yield family

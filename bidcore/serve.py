@@ -13,22 +13,30 @@ multi-process modes work the same way:
   its own files there, named for its pid;
 - ``BIDCORE_OFFLOAD``: ``1`` to bid in a thread pool instead of on the event loop (slower);
 - ``BIDCORE_RELOAD_VIA_PARENT``: ``1`` when several workers share the port: ``/admin/reload``
-  then asks the parent to pass SIGHUP to every worker.
+  then asks the parent to pass SIGHUP to every worker;
+- ``BIDCORE_METRICS_DIR``: with several workers, the directory :func:`serve` makes for the run
+  (and removes at the end), where each worker publishes its counts about once a second, so
+  that ``/metrics``, whichever worker answers it, reports the whole server
+  (:mod:`bidcore.metrics` says how, and how stale the other workers' counts may be).
 
 Reloading: ``kill -HUP`` the serve process (with several workers, the parent passes the signal
 to each worker instead of restarting them) or ``POST /admin/reload`` from the machine itself.
 
 Running it yourself: ``uvicorn --factory bidcore.serve:create_app`` or ``granian --interface
-asgi --factory bidcore.serve:create_app`` work too, with one difference: their own multi-worker
-supervisors answer SIGHUP by restarting the workers, not by a hot reload.
+asgi --factory bidcore.serve:create_app`` work too, with two differences: their own
+multi-worker supervisors answer SIGHUP by restarting the workers, not by a hot reload, and each
+worker's ``/metrics`` reports that worker alone unless ``BIDCORE_METRICS_DIR`` names an empty
+directory for them to share.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -58,7 +66,7 @@ class Settings:
     """What each worker needs to build its app; travels to the workers as environment
     variables (:meth:`to_env`, :meth:`from_env`).
 
-    >>> s = Settings(log_dir=Path("/tmp/decisions"), offload=True)
+    >>> s = Settings(log_dir=Path("/tmp/decisions"), offload=True, metrics_dir=Path("/tmp/m"))
     >>> Settings.from_env(s.to_env()) == s
     True
     >>> Settings.from_env({}).config == demo.config_path()
@@ -70,6 +78,7 @@ class Settings:
     log_dir: Path | None = None
     offload: bool = False
     reload_via_parent: bool = False
+    metrics_dir: Path | None = None
 
     def to_env(self) -> dict[str, str]:
         """The settings as ``BIDCORE_*`` variables (absolute paths)."""
@@ -79,6 +88,9 @@ class Settings:
             "BIDCORE_LOG_DIR": "" if self.log_dir is None else str(self.log_dir.absolute()),
             "BIDCORE_OFFLOAD": "1" if self.offload else "0",
             "BIDCORE_RELOAD_VIA_PARENT": "1" if self.reload_via_parent else "0",
+            "BIDCORE_METRICS_DIR": (
+                "" if self.metrics_dir is None else str(self.metrics_dir.absolute())
+            ),
         }
 
     @classmethod
@@ -86,12 +98,14 @@ class Settings:
         """The settings from ``BIDCORE_*`` variables (``os.environ`` by default)."""
         env = os.environ if env is None else env
         log_dir = env.get("BIDCORE_LOG_DIR", "")
+        metrics_dir = env.get("BIDCORE_METRICS_DIR", "")
         return cls(
             config=Path(env.get("BIDCORE_CONFIG") or demo.config_path()),
             smoke_request=Path(env.get("BIDCORE_SMOKE_REQUEST") or demo.sample_request_path()),
             log_dir=Path(log_dir) if log_dir else None,
             offload=env.get("BIDCORE_OFFLOAD") == "1",
             reload_via_parent=env.get("BIDCORE_RELOAD_VIA_PARENT") == "1",
+            metrics_dir=Path(metrics_dir) if metrics_dir else None,
         )
 
 
@@ -117,7 +131,7 @@ def build_app(settings: Settings) -> App:
     on_startup: list[Callable[[], None]] = []
     on_shutdown: list[Callable[[], None]] = []
     on_notice: Callable[[Notice], None] | None = None
-    metrics = BidderMetrics()
+    metrics = BidderMetrics(shared_dir=settings.metrics_dir)
     decision_log: DecisionLog | None = None
     if settings.log_dir is not None:
         decisions = _DecisionLogging(settings.log_dir, metrics)
@@ -128,6 +142,10 @@ def build_app(settings: Settings) -> App:
 
     def load() -> Engine:
         return Engine.load(settings.config, log=decision_log)
+
+    # After the decision log's hooks: the first snapshot sees the log, the last its last drain.
+    on_startup.append(metrics.start_publishing)
+    on_shutdown.append(metrics.stop_publishing)
 
     holder = EngineHolder(loader=load, smoke=smoke, source=str(settings.config))
     first = holder.load()
@@ -199,8 +217,24 @@ def serve(
     request cannot be read, 1 if the engine cannot be built or fails its smoke decision (the
     reason on standard error). Once the engine is known to load, prints one line: where it
     listens and a curl command to try it."""
+    made: Path | None = None  # the workers' metrics directory, when made here
     if workers > 1:
-        settings = replace(settings, reload_via_parent=True)
+        if settings.metrics_dir is None:
+            made = Path(tempfile.mkdtemp(prefix="bidcore-metrics-"))
+        shared = settings.metrics_dir or made
+        settings = replace(settings, reload_via_parent=True, metrics_dir=shared)
+    else:
+        settings = replace(settings, metrics_dir=None)  # one worker: its own counts are all
+    try:
+        return _serve(settings, host, port, workers, server, out)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _serve(
+    settings: Settings, host: str, port: int, workers: int, server: ServerName, out: TextIO
+) -> int:
     os.environ.update(settings.to_env())
     try:
         load_config(settings.config)  # fail here, once, rather than in every worker

@@ -1,13 +1,15 @@
 """``bidcore.metrics``: the exposition of a real engine (the demo bidder, two models) after the
 OpenRTB corpus, held to the engine's own counts and to what its responses say; counters that
 never go down across engine swaps; the campaign cap; the HTTP layer's counters; the decision
-log; and the Grafana dashboard's queries against the names really exported."""
+log; several workers summed through a shared directory; and the Grafana dashboard's queries
+against the names really exported."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -409,6 +411,164 @@ def test_decision_log_counts_are_exported_and_kept_across_logs() -> None:
     metrics.track_decision_log(None)
     after = _value(_samples(metrics), "bidcore_decision_log_records_total", outcome="logged")
     assert after == logged
+
+
+# --- Several workers ----------------------------------------------------------------------------
+# Two BidderMetrics on one directory are two workers: each names its file with a token besides
+# the pid.
+
+
+def _worker(directory: Path, engine: bidcore.Engine | None, **kwargs: Any) -> BidderMetrics:
+    return BidderMetrics(engine, psi_window=None, shared_dir=directory, **kwargs)
+
+
+def test_each_worker_exports_the_sum_of_every_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    corpus = _corpus()
+    log = DecisionLog(capacity=256)
+    one, two, whole = _engine(log), _engine(), _engine()
+    first, second = _worker(tmp_path, one), _worker(tmp_path, two)
+    first.track_decision_log(log.stats)
+    _feed(one, corpus[:1500])
+    _feed(two, corpus[1500:])
+    _feed(whole, corpus)  # one engine that saw everything: what the sums must show
+    for _ in range(3):
+        first.record_response("bid", 200)
+    second.record_response("bid", 200)
+    second.record_response("bid", 204)
+    first.publish()
+    (tmp_path / "junk.json").write_text("{")  # not a snapshot: left out, with an error logged
+    (tmp_path / ".123-0123abcd.json.tmp").write_text("{")  # a write not finished: left out
+
+    samples = _samples(second)  # its own counts, taken now, and first's file
+    expected = _samples(BidderMetrics(whole, psi_window=None))
+    for name in ("bidcore_requests_total", "bidcore_bids_total", "bidcore_imp_bids_total"):
+        assert _value(samples, name) == _value(expected, name) > 0, name
+    for name in (
+        "bidcore_no_bids_total",
+        "bidcore_campaign_imp_bids_total",
+        "bidcore_campaign_bid_value_total",
+        "bidcore_model_score_bucket",
+        "bidcore_model_score_count",
+    ):
+        assert _series(samples, name) == _series(expected, name), name
+    # The latency buckets, cumulative, are the two workers' native counts summed.
+    latencies = [engine.metrics()["latency"] for engine in (one, two)]
+    running = 0
+    buckets = _buckets(samples, "bidcore_decision_seconds")
+    assert len(buckets) == len(latencies[0]["counts"])
+    for (_, cumulative), *counts in zip(
+        buckets, *(lat["counts"] for lat in latencies), strict=True
+    ):
+        running += sum(counts)
+        assert cumulative == running
+    assert running == len(corpus)
+    total = sum(lat["sum_s"] for lat in latencies)
+    assert _value(samples, "bidcore_decision_seconds_sum") == pytest.approx(total, rel=1e-12)
+    # PSI from the summed live histograms: the drift of the engine that saw all the traffic.
+    psi = {
+        (dict(k)["role"], dict(k)["feature"]): v
+        for k, v in _series(samples, "bidcore_model_psi").items()
+    }
+    assert psi == pytest.approx(_psi(whole))
+    assert psi != pytest.approx(_psi(two))
+    responses = {
+        (dict(k)["route"], dict(k)["status"]): v
+        for k, v in _series(samples, "bidcore_http_responses_total").items()
+    }
+    assert responses == {("bid", "200"): 4, ("bid", "204"): 1}
+    assert _value(samples, "bidcore_reloads_total", result="ok") == 0
+    stats = log.stats()
+    assert (
+        _value(samples, "bidcore_decision_log_records_total", outcome="logged") == stats["logged"]
+    )
+    if "pending" in stats:
+        assert _value(samples, "bidcore_decision_log_pending") == stats["pending"]
+    # Whichever worker answers, the same counters, to the last bit of the float sums.
+    assert _counter_samples(_samples(first)) == _counter_samples(samples)
+    snapshots = sorted(p.name for p in tmp_path.glob("*.json") if p.name != "junk.json")
+    assert len(snapshots) == 2
+    assert all(re.fullmatch(r"\d+-[0-9a-f]{8}\.json", name) for name in snapshots), snapshots
+    _samples(second)  # the file unchanged: not read (nor logged) again
+    logged = [r.getMessage().split(" ")[0] for r in caplog.records]
+    assert logged == [str(tmp_path / "junk.json")] * 2  # once by each worker
+
+
+def test_a_worker_that_exits_still_counts_and_its_successor_starts_from_zero(
+    tmp_path: Path,
+) -> None:
+    corpus = _corpus()
+    mine = _engine()
+    # A short interval: the others' snapshots older than 5 of them come from stopped workers.
+    survivor = _worker(tmp_path, mine, share_interval=0.02)
+    loaded = "bidcore_engine_loaded_timestamp_seconds"
+    own_load = _value(_samples(survivor), loaded)
+    stopping, crashing = _engine(), _engine()
+    stopped, crashed = _worker(tmp_path, stopping), _worker(tmp_path, crashing)
+    _feed(mine, corpus[:500])
+    _feed(stopping, corpus[500:1000])
+    _feed(crashing, corpus[1000:1500])
+    stopped.publish()
+    crashed.publish()
+    s1 = _samples(survivor)
+    assert _value(s1, "bidcore_requests_total") == 1500
+    assert _value(s1, loaded) > own_load  # the latest load among the running workers
+
+    stopped.stop_publishing()  # a clean exit writes a last snapshot, marked as such
+    del crashed  # a crash: its last snapshot stays, unmarked, and ages
+    time.sleep(0.2)
+    s2 = _samples(survivor)
+    _assert_grown(s1, s2)
+    assert _value(s2, "bidcore_requests_total") == 1500
+    assert _value(s2, loaded) == own_load  # gauges: the running workers only
+
+    restarting = _engine()  # the replacement: a new process, a new file, counting from zero
+    restarted = _worker(tmp_path, restarting)
+    _feed(restarting, corpus[1500:2000])
+    _feed(mine, corpus[2000:2100])
+    restarted.publish()
+    s3 = _samples(survivor)
+    _assert_grown(s2, s3)
+    assert _value(s3, "bidcore_requests_total") == 2100
+    assert _value(s3, loaded) > own_load
+    assert len(list(tmp_path.glob("*.json"))) == 4
+    # The restarted worker answers the same (what the survivor counted since its last scrape
+    # reached the file at that scrape).
+    assert _counter_samples(_samples(restarted)) == _counter_samples(s3)
+
+
+def test_a_worker_publishes_on_its_own_every_interval(tmp_path: Path) -> None:
+    engine = _engine()
+    worker = _worker(tmp_path, engine, share_interval=0.05)
+    reader = _worker(tmp_path, None)  # a worker with no engine yet: the others' counts only
+    worker.start_publishing()
+    try:
+        assert _value(_samples(reader), "bidcore_requests_total") == 0
+        _feed(engine, _corpus()[:300])
+        deadline = time.monotonic() + 10
+        while _value(_samples(reader), "bidcore_requests_total") != 300:
+            assert time.monotonic() < deadline, "no snapshot written in 10 s"
+            time.sleep(0.02)
+    finally:
+        worker.stop_publishing()
+    _feed(engine, _corpus()[300:400])  # after the last snapshot: not published any more
+    time.sleep(0.2)
+    assert _value(_samples(reader), "bidcore_requests_total") == 300
+
+
+def test_without_a_shared_directory_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = _engine()
+    metrics = BidderMetrics(engine)
+    metrics.start_publishing()
+    _feed(engine, _corpus()[:10])
+    metrics.publish()
+    assert _value(_samples(metrics), "bidcore_requests_total") == 10
+    metrics.stop_publishing()
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- The Grafana dashboard ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -15,13 +16,14 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bidcore import demo
-from bidcore.decisionlog import DecisionRecord, NoticeRecord, read
+from bidcore.decisionlog import DecisionRecord, NoticeRecord, read, validate
 from bidcore.replay import ERROR, read_requests, replay_async
 
 BIN = Path(sys.executable).parent
@@ -90,13 +92,17 @@ class Server:
         return stderr
 
 
-def start(*args: str, cwd: Path, ready_on_fresh_connections: int = 1) -> Server:
+def start(
+    *args: str, cwd: Path, ready_on_fresh_connections: int = 1, env: dict[str, str] | None = None
+) -> Server:
     """``bidcore serve ARGS --port P``, once ``/readyz`` answers 200 (that many times in a row,
-    each on a new connection: with several workers, most of them are up)."""
+    each on a new connection: with several workers, most of them are up); ``env`` is its
+    environment (default: this process's)."""
     port = free_port()
     process = subprocess.Popen(
         [str(BIN / "bidcore"), "serve", "--port", str(port), *args],
         cwd=cwd,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -253,6 +259,15 @@ def test_reloads_under_traffic_fail_no_request_and_every_decision_is_logged(
     records = Counter(type(record) for record in read(log_dir))
     assert records[DecisionRecord] == bid_requests
     assert records[NoticeRecord] == 1
+    # The contract: every record the server wrote, as written, against the published schema
+    # (bidcore/schemas/decision-v1.json, which tests/test_decision_schema.py holds to the Structs).
+    published = json.loads(
+        (Path(demo.__file__).parent.parent / "schemas" / "decision-v1.json").read_text()
+    )
+    files = sorted(log_dir.glob("*.jsonl"))
+    raw = [json.loads(line) for path in files for line in path.read_bytes().splitlines() if line]
+    assert len(raw) == bid_requests + 1
+    assert [error for record in raw for error in validate(record, published)] == []
 
 
 # --- granian, several workers ----------------------------------------------------------------
@@ -308,3 +323,76 @@ def test_with_two_workers_a_reload_reaches_every_worker(tmp_path: Path) -> None:
             time.sleep(0.1)
     finally:
         server.stop()
+
+
+def _bid_on_fresh_connections(url: str, count: int) -> None:
+    """``count`` sample bids, each on a new connection, four at a time: the workers share
+    the listening socket, so each worker accepts some of them."""
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(
+            pool.map(lambda _: http(f"{url}/openrtb2/bid", SAMPLE).status, range(count))
+        )
+    assert statuses == [200] * count
+
+
+def _worker_requests(shared: Path) -> dict[int, int]:
+    """Requests by worker pid, as the workers last published them."""
+    found = {}
+    for path in shared.glob("*.json"):
+        snapshot = json.loads(path.read_bytes())
+        found[snapshot["pid"]] = snapshot["totals"]["requests"]
+    return found
+
+
+def _scrapes(url: str, count: int) -> list[tuple[float, float, float]]:
+    """``count`` scrapes, each on a new connection (so by either worker): requests, bids and
+    bid responses answered 200."""
+    pages = [http(f"{url}/metrics").body.decode() for _ in range(count)]
+    return [
+        (
+            metric(page, "bidcore_requests_total"),
+            metric(page, "bidcore_bids_total"),
+            metric(page, 'bidcore_http_responses_total{route="bid",status="200"}'),
+        )
+        for page in pages
+    ]
+
+
+def test_with_two_workers_metrics_count_the_whole_server(tmp_path: Path) -> None:
+    # Under tmp_path, the run's metrics directory, where the workers publish their counts.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    server = start(
+        "--workers", "2", "--no-log", cwd=tmp_path, ready_on_fresh_connections=10, env=env
+    )
+    try:
+        (shared,) = tmp_path.glob("bidcore-metrics-*")
+        sent = 0
+        deadline = time.monotonic() + 20
+        while True:
+            _bid_on_fresh_connections(server.url, 60)
+            sent += 60
+            time.sleep(2.0)  # more than the publishing interval (1 s)
+            by_worker = _worker_requests(shared)
+            assert sum(by_worker.values()) == sent
+            if len(by_worker) == 2 and min(by_worker.values()) > 0:
+                break
+            assert time.monotonic() < deadline, f"one worker took every request: {by_worker}"
+        assert _scrapes(server.url, 12) == [(sent, sent, sent)] * 12
+
+        # A worker killed: uvicorn starts another (a new pid, from zero); the dead one's
+        # counts stay in every scrape.
+        os.kill(max(by_worker, key=by_worker.__getitem__), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while len(_worker_requests(shared)) < 3:
+            assert server.process.poll() is None
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            assert _scrapes(server.url, 1) == [(sent, sent, sent)]
+            time.sleep(0.2)
+        _bid_on_fresh_connections(server.url, 20)
+        sent += 20
+        time.sleep(2.0)
+        assert sum(_worker_requests(shared).values()) == sent
+        assert _scrapes(server.url, 12) == [(sent, sent, sent)] * 12
+    finally:
+        stderr = server.stop()
+    assert not shared.exists(), stderr  # the server removes it when it stops
