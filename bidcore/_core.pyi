@@ -3,10 +3,11 @@
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Self, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 # pyo3 lists every name it adds to the module in `__all__`.
 __all__ = [
@@ -155,9 +156,12 @@ class FeatureExtractor:
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], list[tuple[int, str]]]:
         """A row per imp of every body, their (request, imp), the skipped invalid bodies."""
 
-@final
+# A pyo3 class: Python subclasses may add slots, but no class can have it and another
+# native base at once (PEP 800).
+@disjoint_base
 class NativeEngine:
-    """The native engine state (``bidcore.Engine`` wraps it); immutable, shared by threads."""
+    """The native engine state, immutable and shared by threads; ``bidcore.Engine`` subclasses
+    it."""
 
     def __new__(
         cls,
@@ -167,16 +171,16 @@ class NativeEngine:
         monitors: dict[str, tuple[str, list[float], list[tuple[str, int, list[float]]]]]
         | None = None,
         log: DecisionLog | None = None,
-    ) -> NativeEngine: ...
+    ) -> Self: ...
     def bid(
-        self, body: bytes | bytearray, now: float | None = None, waited_ns: int | None = None
+        self, body: bytes | bytearray, *, now: float | None = None, received_ns: int | None = None
     ) -> bytes | None:
         """The response, or None for a no-bid; releases the GIL."""
     def bid_many(
-        self, bodies: Sequence[bytes | bytearray], now: float | None = None
+        self, bodies: Sequence[bytes | bytearray], *, now: float | None = None
     ) -> list[bytes | None]:
         """``bid`` for each body (None for invalid ones); releases the GIL."""
-    def explain(self, body: bytes | bytearray, now: float | None = None) -> dict[str, Any]:
+    def explain(self, body: bytes | bytearray, *, now: float | None = None) -> dict[str, Any]:
         """The decision written out; releases the GIL."""
     def counters(self) -> dict[str, Any]: ...
     def metrics(self) -> dict[str, Any]: ...

@@ -27,8 +27,7 @@ True
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -47,30 +46,39 @@ SCORE_BINS: Final = 20
 """Bins of a model's live score histogram when its artifact has no reference histograms."""
 
 
-class Engine:
+class Engine(NativeEngine):
     """A bidder built from a :class:`bidcore.config.Config` and its models.
 
     The native state is built once, immutable and shared by every thread; ``bid``, ``bid_many``
     and ``explain`` release the GIL. It stays usable in a child process after ``fork``.
     ``models`` maps roles (``ctr``, ``cvr``) to loaded models with feature specs; by default
     they are loaded from the artifacts the config names (relative to ``base_dir``).
+
+    ``bid``, ``bid_many``, ``explain``, ``counters`` and ``metrics`` are the native engine's
+    own methods (this class subclasses :class:`bidcore._core.NativeEngine`), so a call goes
+    straight from the caller into Rust: no Python frame in between, the least time holding the
+    GIL per decision (a wrapper method cost ~0.4 µs a call and a fifth of the 2-thread
+    throughput over the corpus).
     """
 
-    __slots__ = ("_native", "config", "log", "models")
+    __slots__ = ("config", "log", "models")
+    config: Config
+    models: dict[str, Model]
+    log: DecisionLog | None
+    """Where every decision is recorded (see :mod:`bidcore.decisionlog`), or None."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         config: Config,
         *,
         models: Mapping[str, Model] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         limits: Limits | None = None,
         log: DecisionLog | None = None,
-    ) -> None:
-        self.config: Final = config
-        self.models: Final = dict(models) if models is not None else _load_models(config, base_dir)
+    ) -> Engine:
+        loaded = dict(models) if models is not None else _load_models(config, base_dir)
         native_models: dict[str, Any] = {}
-        for role, model in self.models.items():
+        for role, model in loaded.items():
             # The engine scores natively: it takes the model's native scorer and extractor.
             extractor = model._extractor
             if extractor is None:
@@ -80,15 +88,18 @@ class Engine:
                 extractor._native,
                 extractor.spec.campaign_attributes,
             )
-        self.log: Final = log
-        """Where every decision is recorded (see :mod:`bidcore.decisionlog`), or None."""
-        self._native: Final = NativeEngine(
+        self = super().__new__(
+            cls,
             msgspec.json.encode(plan(config)).decode(),
             native_models,
             limits,
-            {role: _monitor(role, model) for role, model in self.models.items()},
+            {role: _monitor(role, model) for role, model in loaded.items()},
             log,
         )
+        self.config = config
+        self.models = loaded
+        self.log = log
+        return self
 
     @classmethod
     def load(
@@ -101,52 +112,6 @@ class Engine:
         """An engine from a config file (TOML, JSON or YAML); model paths are relative to it."""
         path = Path(path)
         return cls(config_module.load(path), base_dir=path.parent, limits=limits, log=log)
-
-    def bid(
-        self, body: bytes, *, now: float | None = None, received_ns: int | None = None
-    ) -> bytes | None:
-        """The OpenRTB response for ``body``, or ``None`` for a no-bid (its reason counted).
-
-        Raises :class:`bidcore.InvalidRequestError` for an invalid request. ``now`` is the
-        request's time in seconds since the epoch (the wall clock by default). ``received_ns``
-        is ``time.monotonic_ns()`` when the request arrived: with it the request's ``tmax``, less
-        the config's ``bidder.tmax_margin_ms``, is a deadline, and a decision that would finish
-        past it is a no-bid (reason ``late``) instead of an answer the exchange would drop.
-        Releases the GIL; the body is read in place, not copied.
-        """
-        if received_ns is None:
-            return self._native.bid(body, now)
-        return self._native.bid(body, now, max(0, time.monotonic_ns() - received_ns))
-
-    def bid_many(self, bodies: Sequence[bytes], *, now: float | None = None) -> list[bytes | None]:
-        """``bid`` for each body in one native call; an invalid body gives ``None`` (counted as
-        ``invalid``). Releases the GIL."""
-        return self._native.bid_many(bodies, now)
-
-    def explain(self, body: bytes, *, now: float | None = None) -> dict[str, Any]:
-        """Why the engine bid or did not: per campaign the targeting rule that excluded it; per
-        imp and campaign the rule that excluded it, or its features, scores and price arithmetic
-        (micros); per imp the winner or the reason; and the response. Counts nothing."""
-        return self._native.explain(body, now)
-
-    def counters(self) -> dict[str, Any]:
-        """Requests, bids, imps bid on, and no-bids by reason."""
-        return self._native.counters()
-
-    def metrics(self) -> dict[str, Any]:
-        """What :mod:`bidcore.metrics` exports, counted natively since the engine was built:
-
-        - ``requests``, ``bids``, ``imp_bids``, ``no_bids`` (every reason, zeros included);
-        - ``campaigns``: per campaign id, ``imp_bids`` and ``bid_micros`` (bid prices summed,
-          in micros of the bidder's currency);
-        - ``latency``: the native decision time as a histogram, ``bounds_s`` (upper bounds),
-          ``counts`` per bucket (not cumulative; one more than the bounds, the last above the
-          last bound), ``sum_s`` and ``count``;
-        - ``models``: per role, ``model`` (its name) and live histograms of its ``scores``
-          and of the ``features`` its artifact keeps reference histograms of, binned on the
-          reference's edges (``edges``, ``counts``, ``missing``), so drift is one comparison.
-        """
-        return self._native.metrics()
 
 
 _Monitor = tuple[str, list[float], list[tuple[str, int, list[float]]]]

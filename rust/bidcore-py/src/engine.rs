@@ -40,13 +40,25 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// `time.monotonic_ns()`: the clock a server stamps a request's arrival with.
+fn monotonic_ns(py: Python<'_>) -> PyResult<u64> {
+    static MONOTONIC_NS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    MONOTONIC_NS
+        .get_or_try_init(py, || py.import("time")?.getattr("monotonic_ns").map(Bound::unbind))?
+        .call0(py)?
+        .extract(py)
+}
+
 fn wall_clock() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The native engine state: built once, immutable, shared by threads (and still valid in a
 /// child after `fork`: it holds no threads and no locks).
-#[pyclass(frozen, name = "NativeEngine", module = "bidcore._core")]
+///
+/// `bidcore.Engine` subclasses it, so `Engine.bid` is this method itself: no Python frame
+/// between the caller and the native call, the least time holding the GIL per decision.
+#[pyclass(frozen, subclass, name = "NativeEngine", module = "bidcore._core")]
 pub struct PyNativeEngine {
     engine: Engine,
 }
@@ -101,21 +113,27 @@ impl PyNativeEngine {
         Ok(PyNativeEngine { engine })
     }
 
-    /// The response bytes, or None for a no-bid (its reason counted). Raises
-    /// `InvalidRequestError` for an invalid body. `now`: the request's time (seconds since the
-    /// epoch), the wall clock by default; `waited_ns`: how long the request waited before this
-    /// call, which turns its `tmax` into a deadline. Releases the GIL; the body is read without
-    /// a copy.
-    #[pyo3(signature = (body, now = None, waited_ns = None))]
+    /// The OpenRTB response for `body`, or None for a no-bid (its reason counted).
+    ///
+    /// Raises `bidcore.InvalidRequestError` for an invalid request. `now` is the request's time
+    /// in seconds since the epoch (the wall clock by default). `received_ns` is
+    /// `time.monotonic_ns()` when the request arrived: with it the request's `tmax`, less the
+    /// config's `bidder.tmax_margin_ms`, is a deadline, and a decision that would finish past
+    /// it is a no-bid (reason `late`) instead of an answer the exchange would drop. Releases
+    /// the GIL; the body is read in place, not copied.
+    #[pyo3(signature = (body, *, now = None, received_ns = None))]
     fn bid<'py>(
         &self,
         py: Python<'py>,
         body: PyBackedBytes,
         now: Option<f64>,
-        waited_ns: Option<u64>,
+        received_ns: Option<u64>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let now = now.unwrap_or_else(wall_clock);
-        let waited = waited_ns.map(Duration::from_nanos);
+        let waited = match received_ns {
+            Some(received) => Some(Duration::from_nanos(monotonic_ns(py)?.saturating_sub(received))),
+            None => None,
+        };
         // The response is written into this thread's kept buffer and copied once into the
         // `bytes` answer: no allocation and regrowth of a fresh vector per bid.
         SCRATCH.with(|scratch| {
@@ -131,9 +149,9 @@ impl PyNativeEngine {
         })
     }
 
-    /// `bid` for each body, in one call with the GIL released throughout. An invalid body gives
-    /// None here (counted as `invalid`); call `bid` on it to see the error.
-    #[pyo3(signature = (bodies, now = None))]
+    /// `bid` for each body, in one native call with the GIL released throughout. An invalid
+    /// body gives None here (counted as `invalid`); call `bid` on it to see the error.
+    #[pyo3(signature = (bodies, *, now = None))]
     fn bid_many<'py>(
         &self,
         py: Python<'py>,
@@ -158,9 +176,11 @@ impl PyNativeEngine {
         PyList::new(py, items)
     }
 
-    /// The decision written out (see `bidcore.Engine.explain`). Counts nothing. Raises
-    /// `InvalidRequestError` for an invalid body.
-    #[pyo3(signature = (body, now = None))]
+    /// Why the engine bid or did not: per campaign the targeting rule that excluded it; per imp
+    /// and campaign the rule that excluded it, or its features, scores and price arithmetic
+    /// (micros); per imp the winner or the reason; and the response. Counts nothing. Raises
+    /// `InvalidRequestError` for an invalid body. Releases the GIL.
+    #[pyo3(signature = (body, *, now = None))]
     fn explain<'py>(&self, py: Python<'py>, body: PyBackedBytes, now: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
         let now = now.unwrap_or_else(wall_clock);
         let (trace, response) = detached(py, || with_arena(|arena| Ok(self.engine.explain(&body, now, arena)?)))?;
@@ -182,9 +202,14 @@ impl PyNativeEngine {
         Ok(d)
     }
 
-    /// `counters` and more, for the metrics: per campaign the imps bid on and the bid prices
-    /// summed (micros of the bidder's currency), the decision-latency histogram, and each
-    /// monitored model's live score and feature histograms.
+    /// What `bidcore.metrics` exports, counted natively since the engine was built: `requests`,
+    /// `bids`, `imp_bids`, `no_bids` (every reason, zeros included); `campaigns`: per campaign
+    /// id, `imp_bids` and `bid_micros` (bid prices summed, micros of the bidder's currency);
+    /// `latency`: the native decision time as a histogram, `bounds_s` (upper bounds), `counts`
+    /// per bucket (not cumulative; one more than the bounds, the last above the last bound),
+    /// `sum_s` and `count`; `models`: per role, `model` (its name) and live histograms of its
+    /// `scores` and of the `features` its artifact keeps reference histograms of, binned on
+    /// the reference's edges (`edges`, `counts`, `missing`), so drift is one comparison.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.engine.snapshot();
         let d = self.counters(py)?;
