@@ -488,6 +488,8 @@ class App:
             return await _text(send, 400, f"{kind} notice: {err}")
         self.notices[kind] += 1
         self.metrics.record_notice(kind, accepted=True)
+        if kind == "bill" and notice.price_micros is not None:
+            self.metrics.record_spend(notice.campaign, notice.currency, notice.price_micros)
         if self.on_notice is not None:
             self.on_notice(notice)
         await send({"type": "http.response.start", "status": 204, "headers": []})

@@ -28,6 +28,9 @@ locked increment each), and serves :meth:`render` at ``/metrics``.
 ``bidcore_http_responses_total{route,status}`` HTTP responses
 ``bidcore_reloads_total{result}``              reloads, ``ok`` or ``failed``
 ``bidcore_notices_total{kind,result}``         notices, ``accepted`` or ``rejected``
+``bidcore_spend_total{campaign,currency}``     what bill notices say was paid: clearing price
+                                               / 1000 per impression; campaigns and currencies
+                                               the config does not know count as ``_other``
 ``bidcore_decision_log_records_total{outcome}`` decision-log records ``logged``, ``dropped``,
                                                ``written``, ``lost`` (when a log is attached)
 ``bidcore_decision_log_pending``               records logged, not yet written
@@ -169,6 +172,11 @@ _HTTP_COUNTERS: Final = (
     ("bidcore_http_responses", "HTTP responses, by route and status", ("route", "status")),
     ("bidcore_reloads", "Engine reloads, by result", ("result",)),
     ("bidcore_notices", "Win, billing and loss notices, by kind and result", ("kind", "result")),
+    (
+        "bidcore_spend",
+        "What the exchanges billed (bill notices' clearing prices, per impression), by campaign",
+        ("campaign", "currency"),
+    ),
 )
 """The HTTP layer's counters: name, help and label names."""
 
@@ -219,7 +227,13 @@ class BidderMetrics:
             Counter(name, documentation, labels, registry=None)
             for name, documentation, labels in _HTTP_COUNTERS
         )
-        self._responses, reloads, notices = counters
+        self._responses, reloads, notices, spend = counters
+        self._spend: Final = spend
+        self._spend_children: dict[tuple[str, str], Any] = {}
+        # Labels the spend counter accepts: the tracked engines' campaigns and currencies.
+        self._known_campaigns: set[str] = set()
+        self._known_currencies: set[str] = set()
+        self._default_currency = ""
         self._server: _ServerCollector | None = None
         if shared_dir is None:
             self.registry.register(self._engines)
@@ -247,6 +261,10 @@ class BidderMetrics:
         time at the next scrape (so requests it finishes after the swap still count) and its
         totals are kept: exported counters never go down. Tracking the same engine again
         does nothing."""
+        config = engine.config
+        self._known_campaigns.update(c.id for c in config.campaigns)
+        self._known_currencies.update((config.bidder.currency, config.fx.base, *config.fx.rates))
+        self._default_currency = config.bidder.currency
         self._engines.track(engine)
 
     def track_decision_log(self, stats: Callable[[], Mapping[str, int]] | None) -> None:
@@ -284,6 +302,23 @@ class BidderMetrics:
         if child is None:
             child = self._notices[OTHER, bool(accepted)]
         child.inc()
+
+    def record_spend(self, campaign: str | None, currency: str | None, price_micros: int) -> None:
+        """Count what one bill notice says was paid: ``price_micros`` is the clearing price
+        (CPM, micros), so the impression cost ``price_micros / 1e9`` units of ``currency`` (the
+        bidder's when None). Campaigns and currencies no tracked engine knows, or past the
+        campaign cap, are counted as ``_other`` / ``other``: labels stay bounded whatever the
+        query string says."""
+        key = (campaign or "", currency or self._default_currency)
+        child = self._spend_children.get(key)
+        if child is None:
+            known = key[0] in self._known_campaigns
+            label = self._engines.campaign_label(key[0]) if known else OTHER_CAMPAIGN
+            unit = key[1] if key[1] in self._known_currencies else OTHER
+            child = self._spend.labels(label, unit)
+            if known and unit != OTHER:
+                self._spend_children[key] = child
+        child.inc(price_micros / _MICROS_PER_CPM_UNIT)
 
     def publish(self) -> None:
         """Write this worker's snapshot to ``shared_dir`` now (without one: nothing). Scrapes
@@ -571,6 +606,11 @@ class _EngineCollector:
                     if outcome in self._log_retained:
                         self._log_retained[outcome] += count
             self._log_stats = stats
+
+    def campaign_label(self, campaign: str) -> str:
+        """The label ``campaign`` is exported under (its id, or ``_other`` past the cap)."""
+        with self._lock:
+            return self._label(campaign)
 
     def _label(self, campaign: str) -> str:
         label = self._labels.get(campaign)

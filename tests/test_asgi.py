@@ -300,6 +300,13 @@ def test_bill_and_loss_notices(bidder: App) -> None:
     loss = run(bidder, "GET", "/openrtb2/loss", query=b"c=c1&cr=cr1&reason=102&min_to_win=2.1")
     assert (bill.status, loss.status) == (204, 204)
     assert bidder.notices == {"win": 0, "bill": 1, "loss": 1}
+    known = b"c=northwind-brand-display&price=2.5&cur=USD"  # a campaign of the demo config
+    assert run(bidder, "GET", "/openrtb2/bill", query=known).status == 204
+    page = run(bidder, "GET", "/metrics").body.decode()
+    # Spend is the clearing price per impression (CPM / 1000); c1 is no campaign of the
+    # config, so it is counted under _other (labels come from the config, not the URL).
+    assert 'bidcore_spend_total{campaign="_other",currency="USD"} 0.0005' in page
+    assert 'bidcore_spend_total{campaign="northwind-brand-display",currency="USD"} 0.0025' in page
 
 
 @pytest.mark.parametrize(

@@ -381,6 +381,24 @@ def test_http_reload_and_notice_counters() -> None:
     }
 
 
+def test_spend_is_what_bill_notices_say_with_bounded_labels() -> None:
+    engine = _engine()
+    campaign = engine.config.campaigns[0].id
+    metrics = BidderMetrics(engine)
+    # A clearing price of 2.50 CPM billed twice: two impressions at 0.0025 each.
+    metrics.record_spend(campaign, None, 2_500_000)
+    metrics.record_spend(campaign, "USD", 2_500_000)
+    metrics.record_spend(campaign, "EUR", 1_000_000)  # a currency of the config's FX table
+    metrics.record_spend("not-a-campaign", "USD", 9_000_000)  # whatever the query string says
+    metrics.record_spend(campaign, "XXX", 9_000_000)
+    samples = _samples(metrics)
+    assert _value(samples, "bidcore_spend_total", campaign=campaign, currency="USD") == 0.005
+    assert _value(samples, "bidcore_spend_total", campaign=campaign, currency="EUR") == 0.001
+    assert _value(samples, "bidcore_spend_total", campaign="_other", currency="USD") == 0.009
+    assert _value(samples, "bidcore_spend_total", campaign=campaign, currency="other") == 0.009
+    assert len(_series(samples, "bidcore_spend_total")) == 4
+
+
 def test_decision_log_counts_are_exported_and_kept_across_logs() -> None:
     first = DecisionLog(capacity=256)
     engine = _engine(first)
