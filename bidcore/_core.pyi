@@ -20,6 +20,7 @@ __all__ = [
     "TreeEnsemble",
     "__version__",
     "_panic",
+    "experiment_bucket",
     "feature_sources",
 ]
 
@@ -199,3 +200,5 @@ class DecisionLog:
     def stats(self) -> dict[str, int]: ...
 
 def _panic(message: str) -> None: ...
+def experiment_bucket(seed: str, unit: str, version: int) -> int:
+    """GrowthBook's integer bucket of ``unit`` (v1: ``[0, 1000)``, v2: ``[0, 10000)``)."""

@@ -16,6 +16,12 @@ be read or the output exists.
 ``bidcore config check FILE...`` loads each configuration (TOML, JSON or YAML, by suffix) and
 prints ``OK FILE`` or ``FILE: error`` with the key path; the exit status is 1 if any fails.
 
+``bidcore experiments assign LAYERS ID...`` prints, for each id, its experiment, arm and bucket in
+every layer of the ``[experiments]`` table of LAYERS (a config file), as the engine and every
+GrowthBook SDK assign it; ``bidcore experiments report LOG... -o DIR`` analyses the decision
+logs per experiment arm, prints the table and writes a chart per metric
+(:mod:`bidcore.experiments`).
+
 ``bidcore log schema`` prints the JSON Schema of a decision log record
 (``bidcore/schemas/decision-vN.json``, :mod:`bidcore.decisionlog.schema`).
 
@@ -163,6 +169,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_serve_command(commands)
     _add_replay_command(commands)
     _add_monitor_command(commands)
+    _add_experiments_command(commands)
     return parser
 
 
@@ -519,6 +526,63 @@ def _requests(files: Sequence[str], *, force_lines: bool) -> Iterator[tuple[str,
                     yield f"{name}:{number}", line
         else:
             yield name, data
+
+
+def _add_experiments_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    experiments = commands.add_parser(
+        "experiments",
+        help="experiment assignment of given ids, and the analysis of decision logs",
+        description="Experiments (bidcore.experiments): where ids land, and how arms did.",
+    )
+    actions = experiments.add_subparsers(required=True, metavar="ACTION")
+    assign = actions.add_parser(
+        "assign",
+        help="print the experiment and arm of each id in every layer",
+        description="For each id, one line per layer: layer, experiment, arm (or - when the id "
+        "is in no experiment or past its coverage) and bucket, as the engine and GrowthBook's "
+        "SDKs assign it. Exit status 2 if the layers cannot be read.",
+    )
+    assign.add_argument("layers", metavar="CONFIG", help="a config with an [experiments] table")
+    assign.add_argument("ids", nargs="+", metavar="ID", help="unit ids (user ids, ifas, ...)")
+    assign.set_defaults(run=_experiments_assign)
+    report = actions.add_parser(
+        "report",
+        help="analyse decision logs per arm: table and charts",
+        description="Read decision logs (files or directories), analyse each experiment layer "
+        "(per-arm rates with delta-method intervals, sample-ratio mismatch, the always-valid "
+        "sequential test, guardrails), print the table and write a PNG chart per metric. Exit "
+        "status 1 if no decision carries an arm, 2 if the logs cannot be read.",
+    )
+    report.add_argument("logs", nargs="+", metavar="LOG", help="decision log files or dirs")
+    report.add_argument("-o", "--output", required=True, metavar="DIR", help="where charts go")
+    report.add_argument("--layer", help="the layer to analyse (default: every layer)")
+    report.add_argument("--control", help="the control arm (default: the first arm seen)")
+    report.set_defaults(run=_experiments_report)
+
+
+def _experiments_assign(args: argparse.Namespace, out: TextIO) -> int:
+    from bidcore.experiments import assign, load_layers
+
+    try:
+        layers = load_layers(args.layers)
+    except (OSError, ConfigError) as err:
+        print(f"bidcore experiments assign: {err}", file=sys.stderr)
+        return 2
+    for unit in args.ids:
+        for layer in layers:
+            a = assign(unit, layer)
+            if a is None:
+                out.write(f"{unit}\t{layer.name}\t-\t-\t-\n")
+            else:
+                arm = a.arm if a.arm is not None else "-"
+                out.write(f"{unit}\t{layer.name}\t{a.experiment}\t{arm}\t{a.bucket}\n")
+    return 0
+
+
+def _experiments_report(args: argparse.Namespace, out: TextIO) -> int:
+    from bidcore.experiments.report import main_report
+
+    return main_report(args.logs, args.output, layer=args.layer, control=args.control, stdout=out)
 
 
 if __name__ == "__main__":

@@ -324,3 +324,59 @@ def test_bid_refuses_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[
     config.write_text(BIDDER.replace("max_bid = 5", "max_bid = -5"))
     assert main(["bid", str(config), "-"]) == 2
     assert "campaigns[0]: max_bid must be positive" in capsys.readouterr().err
+
+
+LAYERS = """
+[[experiments.layers]]
+name = "models"
+seed = "models-2026"
+
+[[experiments.layers.experiments]]
+key = "ctr-v7"
+coverage = 0.5
+arms = [{name = "control"}, {name = "ctr-v7"}]
+"""
+
+
+def test_experiments_assign_prints_each_ids_arm_as_the_library_assigns_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bidcore.experiments import assign, loads_layers
+
+    path = tmp_path / "layers.toml"
+    path.write_text(LAYERS)
+    ids = [f"user-{i}" for i in range(40)] + ["ユーザー", "\U0001f600"]
+    assert main(["experiments", "assign", str(path), *ids]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (layer,) = loads_layers(LAYERS)
+    expected = []
+    for unit in ids:
+        a = assign(unit, layer)
+        assert a is not None  # one experiment over the whole layer: every id is in it
+        arm = a.arm if a.arm is not None else "-"
+        expected.append(f"{unit}\tmodels\tctr-v7\t{arm}\t{a.bucket}")
+    assert lines == expected
+    arms = {line.split("\t")[3] for line in lines}
+    assert arms == {"control", "ctr-v7", "-"}  # coverage 0.5: some ids are past it
+
+
+def test_experiments_assign_says_why_the_layers_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "layers.toml"
+    path.write_text(LAYERS.replace('{name = "control"}', '{name = "control", weight = 0.9}'))
+    assert main(["experiments", "assign", str(path), "u1"]) == 2
+    assert "experiments.layers[0].experiments[0]" in capsys.readouterr().err
+
+
+def test_experiments_report_needs_decisions_with_arms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "decisions.jsonl"
+    record = {"v": 1, "ts": 1.0, "request": "r1", "bid": False, "reason": "no_campaign",
+              "nbr": 0, "error": None, "currency": "USD", "test": False, "latency_ns": 1000,
+              "arms": {}, "models": {}, "imps": []}  # fmt: skip
+    log.write_text(json.dumps(record) + "\n")
+    assert main(["experiments", "report", str(log), "-o", str(tmp_path / "out")]) == 1
+    assert "no decision carries an experiment arm" in capsys.readouterr().err
+    assert main(["experiments", "report", str(tmp_path / "missing"), "-o", str(tmp_path)]) == 2

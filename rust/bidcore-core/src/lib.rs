@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod experiments;
 pub mod features;
 pub mod model;
 pub mod money;

@@ -9,6 +9,7 @@ mod compiled;
 mod detach;
 mod engine;
 mod errors;
+mod experiments;
 mod features;
 mod models;
 mod parser;
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     features::register(m)?;
     compiled::register(m)?;
     engine::register(m)?;
+    experiments::register(m)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     Ok(())
 }
