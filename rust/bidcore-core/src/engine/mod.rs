@@ -117,8 +117,8 @@ pub struct Scratch {
     winners: Vec<Candidate>,
     /// `rank`'s order: (surplus bound, candidate, curve to shade on).
     order: Vec<(f64, usize, Option<Curve>)>,
-    /// `rank`'s shaded (lower, upper, media): a candidate equal in all three is a twin.
-    shaded: Vec<(i64, i64, Media)>,
+    /// `rank`'s shaded (lower, upper, curve): a candidate equal in all three is a twin.
+    shaded: Vec<(i64, i64, Curve)>,
     /// Per imp, why it got no bid (None: it has a winner).
     imp_reasons: Vec<Option<Reason>>,
     /// Whether the winners' feature rows are kept (for the decision log) in `kept_rows`.
@@ -332,9 +332,11 @@ impl Engine {
         } else {
             self.decide(&request, now, scratch, None)
         };
+        let mut bid_currency = None;
         let outcome = match decided {
             Decided::Bid { .. } if late() => Outcome::NoBid(Reason::Late),
             Decided::Bid { currency } => {
+                bid_currency = Some(currency);
                 self.write_response(&request, currency, &scratch.winners, out);
                 self.observer.bid(scratch.winners.len() as u64);
                 for w in &scratch.winners {
@@ -348,7 +350,11 @@ impl Engine {
         if let Outcome::NoBid(reason) = outcome {
             self.observer.no_bid(reason);
         }
-        self.finish(started, |latency_ns| self.record(&request, now, outcome, scratch, latency_ns));
+        self.finish(started, |latency_ns| {
+            // A bid's currency is known; a no-bid's is looked up only when there is a log.
+            let currency = bid_currency.or_else(|| self.bid_currency(&request));
+            self.record(&request, now, outcome, currency, scratch, latency_ns)
+        });
         Ok(outcome)
     }
 
@@ -358,9 +364,7 @@ impl Engine {
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.observer.latency(ns);
         if let Some(log) = &self.log {
-            let mut r = record(ns);
-            r.latency_ns = ns;
-            log.push(r);
+            log.push(record(ns));
         }
     }
 
@@ -370,6 +374,7 @@ impl Engine {
         request: &Request<'_>,
         now: f64,
         outcome: Outcome,
+        currency: Option<&str>,
         scratch: &Scratch,
         latency_ns: u64,
     ) -> DecisionRecord {
@@ -390,7 +395,7 @@ impl Engine {
                     r => scratch.imp_reasons.get(i).copied().flatten().or(r),
                 },
             };
-            records.push(self.imp_record(request, imp, won, reason, scratch));
+            records.push(self.imp_record(imp, won, reason, scratch));
         }
         DecisionRecord {
             v: RECORD_VERSION,
@@ -400,7 +405,7 @@ impl Engine {
             reason: request_reason.map(Reason::as_str),
             nbr: request_reason.map(Reason::nbr),
             error: None,
-            currency: self.bid_currency(request).map(str::to_owned),
+            currency: currency.map(str::to_owned),
             test: request.test == Some(1),
             latency_ns,
             arms: log::Arms::default(),
@@ -416,13 +421,11 @@ impl Engine {
 
     fn imp_record(
         &self,
-        request: &Request<'_>,
         imp: &Imp<'_>,
         won: Option<&Candidate>,
         reason: Option<Reason>,
         scratch: &Scratch,
     ) -> ImpRecord {
-        let _ = request;
         let mut record = ImpRecord {
             imp: imp.id.as_ref().map_or_else(String::new, |s| s.to_string()),
             campaign: None,
@@ -730,9 +733,7 @@ impl Engine {
             scratch.scores.clear();
             scratch.scores.resize(count as usize, 0.0);
             model.scorer.predict(rows, &mut scratch.scores);
-            if self.observer.watches(r) {
-                self.observer.scored(r, rows, width, &scratch.scores);
-            }
+            self.observer.scored(r, rows, width, &scratch.scores);
             for candidate in &mut scratch.candidates {
                 if candidate.rows[r] != NO_ROW {
                     candidate.predictions[r] =
@@ -810,8 +811,7 @@ impl Engine {
                 {
                     continue;
                 }
-                let media = self.campaigns[c.campaign].creatives[c.creative].media;
-                let key = (c.lower, c.upper, media);
+                let key = (c.lower, c.upper, curve);
                 // Candidates are in ascending index among equal bounds, so the twin seen first
                 // has the lower index and keeps any tie.
                 if shaded.contains(&key) {

@@ -195,12 +195,8 @@ impl Observer {
         shard.add(LATENCY_SUM, ns);
     }
 
-    /// Whether `role`'s model is monitored (so scores and rows are worth handing over).
-    pub fn watches(&self, role: usize) -> bool {
-        self.monitors[role].is_some()
-    }
-
-    /// The scores of one block of `role`'s model and its rows (`width` values each).
+    /// The scores of one block of `role`'s model and its rows (`width` values each); nothing
+    /// for a role whose model is not monitored.
     pub fn scored(&self, role: usize, rows: &[f64], width: usize, scores: &[f64]) {
         let Some(m) = &self.monitors[role] else { return };
         let shard = self.shard();
