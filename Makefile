@@ -83,6 +83,10 @@ bench-engine: dev ## end-to-end Engine.bid against the pure and the best Python 
 	python -m pip install --quiet -r requirements/bench.txt
 	python benchmarks/engine.py
 
+.PHONY: bench-experiments
+bench-experiments: dev ## Engine.bid on the demo bidder with and without three experiment layers (same run)
+	python benchmarks/experiments.py
+
 .PHONY: bench-serve
 bench-serve: dev ## bidcore serve over HTTP (wrk on loopback) against an empty app and the best Python bidder, uvicorn and granian
 	python -m pip install --quiet -r requirements/bench.txt

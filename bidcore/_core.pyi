@@ -167,7 +167,7 @@ class NativeEngine:
     def __new__(
         cls,
         plan: str,
-        models: dict[str, tuple[TreeEnsemble | CompiledModel, FeatureExtractor, list[str]]],
+        models: dict[str, tuple[str, TreeEnsemble | CompiledModel, FeatureExtractor, list[str]]],
         limits: Limits | None = None,
         monitors: dict[str, tuple[str, list[float], list[tuple[str, int, list[float]]]]]
         | None = None,
@@ -185,6 +185,8 @@ class NativeEngine:
         """The decision written out; releases the GIL."""
     def counters(self) -> dict[str, Any]: ...
     def metrics(self) -> dict[str, Any]: ...
+    def arms(self) -> list[tuple[str, str, float | None]]:
+        """Every experiment arm in config order: experiment key, arm name, budget share."""
     @staticmethod
     def reasons() -> list[tuple[str, int]]: ...
 

@@ -548,15 +548,21 @@ def _add_experiments_command(commands: argparse._SubParsersAction[argparse.Argum
     report = actions.add_parser(
         "report",
         help="analyse decision logs per arm: table and charts",
-        description="Read decision logs (files or directories), analyse each experiment layer "
+        description="Read decision logs (files or directories), analyse each experiment "
         "(per-arm rates with delta-method intervals, sample-ratio mismatch, the always-valid "
         "sequential test, guardrails), print the table and write a PNG chart per metric. Exit "
         "status 1 if no decision carries an arm, 2 if the logs cannot be read.",
     )
     report.add_argument("logs", nargs="+", metavar="LOG", help="decision log files or dirs")
     report.add_argument("-o", "--output", required=True, metavar="DIR", help="where charts go")
-    report.add_argument("--layer", help="the layer to analyse (default: every layer)")
-    report.add_argument("--control", help="the control arm (default: the first arm seen)")
+    report.add_argument(
+        "--experiment",
+        metavar="KEY",
+        help="the experiment to analyse, by key (default: every experiment, each in DIR/KEY)",
+    )
+    report.add_argument(
+        "--control", help="the control arm (default: control, else the first by name)"
+    )
     report.set_defaults(run=_experiments_report)
 
 
@@ -582,7 +588,9 @@ def _experiments_assign(args: argparse.Namespace, out: TextIO) -> int:
 def _experiments_report(args: argparse.Namespace, out: TextIO) -> int:
     from bidcore.experiments.report import main_report
 
-    return main_report(args.logs, args.output, layer=args.layer, control=args.control, stdout=out)
+    return main_report(
+        args.logs, args.output, experiment=args.experiment, control=args.control, stdout=out
+    )
 
 
 if __name__ == "__main__":

@@ -36,11 +36,14 @@ import re
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 import msgspec
 
+from bidcore._amounts import micros, nanos
+from bidcore._decoding import Format, decode
 from bidcore.errors import ConfigError
+from bidcore.experiments.assignment import Experiments
 
 __all__ = [
     "Bidder",
@@ -48,6 +51,7 @@ __all__ = [
     "Config",
     "Creative",
     "Daypart",
+    "Experiments",
     "Fx",
     "Models",
     "Shading",
@@ -63,40 +67,10 @@ __all__ = [
 
 Goal = Literal["cpm", "cpc", "cpa"]
 Media = Literal["banner", "video", "audio", "native"]
-Format = Literal["toml", "json", "yaml"]
 
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
-# A billion currency units (a JPY budget of billions fits). Below it an amount with 6 decimals
-# has at most 15 significant digits, which survive the double that TOML and YAML numbers pass
-# through: so every amount accepted is read exactly as written.
-_MICROS_MAX: Final = 10**15
 _PLACEHOLDER: Final = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS: Final = frozenset({"campaign", "creative", "imp", "request", "arm", "price_bucket"})
-
-
-def micros(amount: Decimal) -> int:
-    """An amount in currency units as integer micros, exactly; raises ``ValueError`` when the
-    amount has more than 6 decimal places or is out of range."""
-    if not amount.is_finite():
-        raise ValueError(f"{amount} is not a number")
-    scaled = amount.scaleb(6)
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{amount} has more than 6 decimal places")
-    value = int(scaled)
-    if not -_MICROS_MAX <= value <= _MICROS_MAX:
-        raise ValueError(f"{amount} is out of range (at most 1e9 units)")
-    return value
-
-
-def nanos(rate: Decimal) -> int:
-    """An FX rate as integer billionths, exactly; at most 9 decimal places, positive."""
-    scaled = rate.scaleb(9)
-    if not rate.is_finite() or scaled != scaled.to_integral_value():
-        raise ValueError(f"{rate} has more than 9 decimal places")
-    value = int(scaled)
-    if not 0 < value <= 10**18:
-        raise ValueError(f"rate {rate} must be positive and at most 1e9")
-    return value
 
 
 def _check_amount(name: str, value: Decimal | None, *, positive: bool = False) -> None:
@@ -356,6 +330,7 @@ class Config(_Struct, frozen=True):
     fx: Fx = msgspec.field(default_factory=Fx)
     models: Models = msgspec.field(default_factory=Models)
     shading: Shading = msgspec.field(default_factory=Shading)
+    experiments: Experiments = msgspec.field(default_factory=Experiments)
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -371,37 +346,28 @@ class Config(_Struct, frozen=True):
         for goal, role in (("cpc", "ctr"), ("cpa", "ctr"), ("cpa", "cvr")):
             if getattr(self.models, role) is None and any(c.goal == goal for c in self.campaigns):
                 raise ValueError(f"{goal} campaigns need a {role} model (models.{role})")
+        self._check_experiments(set(ids))
 
-
-_S = TypeVar("_S")
-
-
-def _decode(data: bytes | str, fmt: Format, kind: type[_S]) -> _S:
-    try:
-        if fmt == "toml":
-            return msgspec.toml.decode(data, type=kind)
-        if fmt == "yaml":
-            return msgspec.yaml.decode(data, type=kind)
-        return msgspec.json.decode(data, type=kind)
-    except msgspec.ValidationError as err:
-        raise ConfigError(_with_path_first(str(err))) from None
-    except msgspec.DecodeError as err:
-        raise ConfigError(f"not valid {fmt.upper()}: {err}") from None
-
-
-def _with_path_first(message: str) -> str:
-    """msgspec says ``Expected `int`, got `str` - at `$.campaigns[0].max_bid```; bidcore puts
-    the key path first, without the ``$.``."""
-    text, sep, where = message.rpartition(" - at `")
-    if not sep:
-        return message
-    path = where.rstrip("`").removeprefix("$").removeprefix(".")
-    return f"{path}: {text}" if path else text
+    def _check_experiments(self, campaigns: set[str]) -> None:
+        for layer, experiment, arm in self.experiments.arms():
+            where = f"experiments: {layer.name}/{experiment.key}"
+            unknown = sorted(set(experiment.campaigns) - campaigns)
+            if unknown:
+                raise ValueError(f"{where}: unknown campaigns {unknown}")
+            unknown = sorted(set(arm.campaigns or ()) - campaigns)
+            if unknown:
+                raise ValueError(f"{where}/{arm.name}: unknown campaigns {unknown}")
+            for role in arm.models:
+                if getattr(self.models, role) is None:
+                    raise ValueError(
+                        f"{where}/{arm.name}: models.{role} replaces the bidder's {role} model, "
+                        f"which it has none of (models.{role})"
+                    )
 
 
 def loads(data: bytes | str, *, format: Format = "toml") -> Config:
     """A config from text. Raises :class:`ConfigError` naming the key path."""
-    return _decode(data, format, Config)
+    return decode(data, format, Config)
 
 
 def load(path: str | Path) -> Config:
@@ -433,7 +399,7 @@ def _numbers_for_decimals(node: Any) -> Any:
         if node.get("type") == "string" and node.get("format") == "decimal":
             return {"anyOf": [{"type": "number"}, node]}
         return {key: _numbers_for_decimals(value) for key, value in node.items()}
-    if isinstance(node, list):
+    if isinstance(node, list | tuple):  # tuple defaults (experiments) become JSON arrays
         return [_numbers_for_decimals(item) for item in node]
     return node
 

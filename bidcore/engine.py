@@ -37,10 +37,11 @@ from bidcore import config as config_module
 from bidcore._core import DecisionLog, Limits, NativeEngine
 from bidcore.config import Config, micros
 from bidcore.errors import ConfigError
+from bidcore.experiments.assignment import Arm, Layer, compiled_layer
 from bidcore.models import Model
 from bidcore.models import load as load_model
 
-__all__ = ["DecisionLog", "Engine", "plan"]
+__all__ = ["DecisionLog", "Engine", "arm_model_key", "arm_models", "plan"]
 
 SCORE_BINS: Final = 20
 """Bins of a model's live score histogram when its artifact has no reference histograms."""
@@ -64,6 +65,7 @@ class Engine(NativeEngine):
     __slots__ = ("config", "log", "models")
     config: Config
     models: dict[str, Model]
+    """The models by role, and each experiment arm's by its key (``ctr/experiment/arm``)."""
     log: DecisionLog | None
     """Where every decision is recorded (see :mod:`bidcore.decisionlog`), or None."""
 
@@ -77,13 +79,17 @@ class Engine(NativeEngine):
         log: DecisionLog | None = None,
     ) -> Engine:
         loaded = dict(models) if models is not None else _load_models(config, base_dir)
+        for key, path in arm_models(config).items():
+            if key not in loaded:
+                loaded[key] = _load_artifact(base_dir, path, config)
         native_models: dict[str, Any] = {}
-        for role, model in loaded.items():
+        for key, model in loaded.items():
             # The engine scores natively: it takes the model's native scorer and extractor.
             extractor = model._extractor
             if extractor is None:
-                raise ConfigError(f"models.{role}: the model has no feature spec")
-            native_models[role] = (
+                raise ConfigError(f"models.{key}: the model has no feature spec")
+            native_models[key] = (
+                _model_id(key, model),
                 model._scorer,
                 extractor._native,
                 extractor.spec.campaign_attributes,
@@ -93,7 +99,7 @@ class Engine(NativeEngine):
             msgspec.json.encode(plan(config)).decode(),
             native_models,
             limits,
-            {role: _monitor(role, model) for role, model in loaded.items()},
+            {role: _monitor(role, model) for role, model in loaded.items() if role in ROLES},
             log,
         )
         self.config = config
@@ -116,10 +122,32 @@ class Engine(NativeEngine):
 
 _Monitor = tuple[str, list[float], list[tuple[str, int, list[float]]]]
 
+ROLES: Final = ("ctr", "cvr")
+
+
+def arm_models(config: Config) -> dict[str, str]:
+    """The artifacts experiment arms score with, by the key the engine knows them by:
+    ``"{role}/{experiment}/{arm}"`` (paths as the config gives them)."""
+    return {
+        arm_model_key(role, experiment.key, arm.name): path
+        for _, experiment, arm in config.experiments.arms()
+        for role, path in arm.models.items()
+    }
+
+
+def arm_model_key(role: str, experiment: str, arm: str) -> str:
+    """The key of an arm's model for ``role`` in :attr:`Engine.models` and the native plan."""
+    return f"{role}/{experiment}/{arm}"
+
+
+def _model_id(key: str, model: Model) -> str:
+    """The model's id in the decision log and metrics: its artifact's name, else its key."""
+    return model.name or f"{key}-model"
+
 
 def _monitor(role: str, model: Model) -> _Monitor:
     """The live histograms of one model: on its artifact's reference edges when it has them."""
-    name = model.name or f"{role}-model"
+    name = _model_id(role, model)
     reference = model.reference
     spec = model.features
     if reference is None or spec is None:
@@ -134,13 +162,17 @@ def _monitor(role: str, model: Model) -> _Monitor:
 
 
 def _load_models(config: Config, base_dir: str | os.PathLike[str] | None) -> dict[str, Model]:
-    root = Path(base_dir) if base_dir is not None else Path.cwd()
     models: dict[str, Model] = {}
-    for role in ("ctr", "cvr"):
+    for role in ROLES:
         where = getattr(config.models, role)
         if where is not None:
-            models[role] = load_model(root / where, scorer=config.models.scorer)
+            models[role] = _load_artifact(base_dir, where, config)
     return models
+
+
+def _load_artifact(base_dir: str | os.PathLike[str] | None, where: str, config: Config) -> Model:
+    root = Path(base_dir) if base_dir is not None else Path.cwd()
+    return load_model(root / where, scorer=config.models.scorer)
 
 
 def plan(config: Config) -> dict[str, Any]:
@@ -176,6 +208,49 @@ def plan(config: Config) -> dict[str, Any]:
             ],
         },
         "campaigns": [_campaign_plan(c) for c in config.campaigns],
+        "experiments": [_layer_plan(layer) for layer in config.experiments.layers],
+    }
+
+
+def _layer_plan(layer: Layer) -> dict[str, Any]:
+    """A layer as the native engine assigns it: the bucket ranges already integers (the very
+    bounds :func:`bidcore.experiments.assign` compares with), so both sides agree exactly."""
+    return {
+        "name": layer.name,
+        "seed": layer.seed,
+        "hash_version": layer.hash_version,
+        "unit": list(layer.unit),
+        "experiments": [
+            {
+                "key": experiment.key,
+                "seed": bucketing.seed,
+                "namespace": [lo, hi],
+                "ranges": [list(r) for r in bucketing.ranges],
+                "countries": list(experiment.countries),
+                "device_types": list(experiment.device_types),
+                "campaigns": list(experiment.campaigns),
+                "arms": [_arm_plan(experiment.key, arm) for arm in experiment.arms],
+            }
+            for experiment, (lo, hi), bucketing in compiled_layer(layer)
+        ],
+    }
+
+
+def _arm_plan(experiment: str, arm: Arm) -> dict[str, Any]:
+    shading = arm.shading
+    return {
+        "name": arm.name,
+        "models": [(role, arm_model_key(role, experiment, arm.name)) for role in arm.models],
+        "shading": None
+        if shading is None
+        else {
+            "enabled": shading.enabled,
+            "center": None if shading.center is None else micros(shading.center),
+            "scale": shading.scale,
+        },
+        "multiplier_ppm": arm.multiplier_ppm,
+        "campaigns": None if arm.campaigns is None else list(arm.campaigns),
+        "budget_share": arm.budget_share,
     }
 
 

@@ -13,10 +13,17 @@ locked increment each), and serves :meth:`render` at ``/metrics``.
 ``bidcore_bids_total``                         requests answered with a bid
 ``bidcore_imp_bids_total``                     impressions bid on
 ``bidcore_no_bids_total{reason}``              no-bids by reason (the engine's fixed set)
-``bidcore_campaign_imp_bids_total``            impressions bid on, by ``campaign`` and ``arm``
+``bidcore_campaign_imp_bids_total``            impressions bid on, by ``campaign``
 ``bidcore_campaign_bid_value_total``           what those bids offered: the sum of their
                                                prices / 1000 (prices are CPM), in units of the
                                                ``currency`` label (the bidder's currency)
+``bidcore_experiment_requests_total``          requests assigned to an experiment arm, by
+                                               ``experiment`` and ``arm``
+``bidcore_experiment_bids_total``              of those, the requests answered with a bid
+``bidcore_experiment_imp_bids_total``          the impressions those requests were bid on
+``bidcore_experiment_bid_value_total``         what those bids offered, as the campaigns' bid
+                                               value, by ``experiment``, ``arm`` and
+                                               ``currency``
 ``bidcore_decision_seconds``                   histogram of the native decision's duration
 ``bidcore_model_score{role,model}``            histogram of the model's scores, on the bins of
                                                its artifact's reference histogram (closed on
@@ -40,8 +47,15 @@ Label cardinality is bounded: reasons, routes, notice kinds and outcomes are fix
 unknown route or kind is counted as ``other``); campaigns get their own label in the order they
 are first seen (config order) up to ``max_campaigns`` (200), and every later campaign is
 counted under ``campaign="_other"`` for the life of the process, so no series ever changes
-meaning. ``arm`` is ``""`` (Prometheus stores it as no label) until the engine reports
-experiment arms. Score histograms and PSI exist only for the models of the engine being served.
+meaning. Experiment arms are those of the configs tracked: every arm of an engine tracked has
+its series from then on (at zero until it counts), for the life of the process, so the arms of
+the previous configs go on being exported with what they counted. An experiment's key is unique
+across the layers, so ``experiment`` and ``arm`` name one arm; each layer places a request in
+at most one arm, so a request counts once per layer it is placed in (the arms of one experiment
+sum to its requests; summing over experiments counts a request once per layer). A request's
+imps bid on and their value count in each of its arms, whichever campaigns the arm applies to
+(``docs/experiments.md``, section 12). Score histograms and PSI exist only for the models of
+the engine being served.
 
 Several workers (``bidcore serve --workers N``): N processes behind one port, each with its
 own engine and its own :class:`BidderMetrics`, and a scrape reaches one of them. Given a
@@ -65,8 +79,10 @@ behind and its counts still count (a restarted worker has a new pid and a new fi
 from zero); what a crashed worker counted after its last write (under one interval) is lost.
 Another worker's campaign labels go through the answering worker's cap like its own (first
 seen, first labelled): workers agree on them unless they were given more than
-``max_campaigns`` campaigns in different orders. The histograms of models the answering worker
-does not serve are left out (between the workers' reloads, for a moment). Without a
+``max_campaigns`` campaigns in different orders. Its experiment arms are summed under their
+own labels (they come from the configs it tracked); a snapshot of the format written before
+the engine counted arms (1) is read as counting none. The histograms of models the answering
+worker does not serve are left out (between the workers' reloads, for a moment). Without a
 ``shared_dir`` there is no file and nothing changes.
 
 >>> import bidcore
@@ -83,6 +99,12 @@ does not serve are left out (between the workers' reloads, for a moment). Withou
 ... h = 250
 ... adomain = ["shop.example"]
 ... markup = "<a href='https://shop.example/?c={campaign}'>ad</a>"
+... [[experiments.layers]]
+... name = "pricing"
+... seed = "pricing-2026"
+... [[experiments.layers.experiments]]
+... key = "boost"
+... arms = [{name = "control"}, {name = "boosted", bid_multiplier = 1.5}]
 ... '''))
 >>> metrics = BidderMetrics(engine)
 >>> body = b'{"id":"r1","imp":[{"id":"1","banner":{"w":300,"h":250},"bidfloor":0.5}]}'
@@ -90,12 +112,18 @@ does not serve are left out (between the workers' reloads, for a moment). Withou
 True
 >>> metrics.record_response("bid", 200)
 >>> text, content_type = metrics.render()
+>>> shown = ("bidcore_bids_total", "bidcore_campaign", "bidcore_experiment_requests",
+...          "bidcore_experiment_bid_value", "bidcore_http_responses_total")
 >>> for line in text.decode().splitlines():
-...     if line.startswith(("bidcore_bids_total", "bidcore_campaign", "bidcore_http_responses_t")):
+...     if line.startswith(shown):
 ...         print(line)
 bidcore_bids_total 1.0
-bidcore_campaign_imp_bids_total{arm="",campaign="c1"} 1.0
-bidcore_campaign_bid_value_total{arm="",campaign="c1",currency="USD"} 0.002
+bidcore_campaign_imp_bids_total{campaign="c1"} 1.0
+bidcore_campaign_bid_value_total{campaign="c1",currency="USD"} 0.003
+bidcore_experiment_requests_total{arm="boosted",experiment="boost"} 1.0
+bidcore_experiment_requests_total{arm="control",experiment="boost"} 0.0
+bidcore_experiment_bid_value_total{arm="boosted",currency="USD",experiment="boost"} 0.003
+bidcore_experiment_bid_value_total{arm="control",currency="USD",experiment="boost"} 0.0
 bidcore_http_responses_total{route="bid",status="200"} 1.0
 """
 
@@ -167,7 +195,8 @@ SHARE_INTERVAL: Final = 1.0
 """Seconds between the snapshots a worker writes for the others, by default (``shared_dir``)."""
 
 _LIVE_FOR: Final = 5.0  # a worker whose last snapshot is this many intervals old has stopped
-_SNAPSHOT_FORMAT: Final = 1
+_SNAPSHOT_FORMAT: Final = 2  # 2: the totals have ``arms``
+_SNAPSHOT_FORMATS_READ: Final = (1, 2)  # a format 1 file (no arms) counts no arm
 _HTTP_COUNTERS: Final = (
     ("bidcore_http_responses", "HTTP responses, by route and status", ("route", "status")),
     ("bidcore_reloads", "Engine reloads, by result", ("result",)),
@@ -422,6 +451,8 @@ class _Totals:
         self.requests = self.bids = self.imp_bids = 0
         self.no_bids: dict[str, int] = {}
         self.campaigns: dict[tuple[str, str], list[int]] = {}  # (label, currency) -> imps, micros
+        # (experiment, arm, currency) -> requests, bids, imps, micros
+        self.arms: dict[tuple[str, str, str], list[int]] = {}
         self.latency_bounds: tuple[float, ...] = ()
         self.latency_counts: list[int] = []
         self.latency_sum = 0.0
@@ -432,6 +463,7 @@ class _Totals:
         other.requests, other.bids, other.imp_bids = self.requests, self.bids, self.imp_bids
         other.no_bids = dict(self.no_bids)
         other.campaigns = {key: list(v) for key, v in self.campaigns.items()}
+        other.arms = {key: list(v) for key, v in self.arms.items()}
         other.latency_bounds = self.latency_bounds
         other.latency_counts = list(self.latency_counts)
         other.latency_sum = self.latency_sum
@@ -456,6 +488,11 @@ class _Totals:
             slot = self.campaigns.setdefault((label(campaign), currency), [0, 0])
             slot[0] += counts["imp_bids"]
             slot[1] += counts["bid_micros"]
+        for arm in snapshot["arms"]:
+            self._add_arm(
+                (str(arm["experiment"]), str(arm["arm"]), currency),
+                [arm[k] for k in ("requests", "bids", "imp_bids", "bid_micros")],
+            )
         self._add_latency(snapshot["latency"])
         wanted = None if models is None else set(models)
         for role, native in snapshot["models"].items():
@@ -486,6 +523,8 @@ class _Totals:
             slot = self.campaigns.setdefault((label(campaign), currency), [0, 0])
             slot[0] += imps
             slot[1] += micros
+        for arm, arm_counts in other.arms.items():
+            self._add_arm(arm, arm_counts)
         if other.latency_bounds:
             latency = {
                 "bounds_s": other.latency_bounds,
@@ -510,6 +549,7 @@ class _Totals:
             "imp_bids": self.imp_bids,
             "no_bids": self.no_bids,
             "campaigns": [[*key, *counts] for key, counts in self.campaigns.items()],
+            "arms": [[*key, *counts] for key, counts in self.arms.items()],
             "latency": {
                 "bounds_s": list(self.latency_bounds),
                 "counts": self.latency_counts,
@@ -522,7 +562,8 @@ class _Totals:
         }
 
     @classmethod
-    def load(cls, data: Mapping[str, Any]) -> _Totals:
+    def load(cls, data: Mapping[str, Any], *, arms: bool = True) -> _Totals:
+        """``arms``: whether ``data`` has them (format 1 has none)."""
         totals = cls()
         totals.requests = int(data["requests"])
         totals.bids = int(data["bids"])
@@ -532,6 +573,10 @@ class _Totals:
             (str(campaign), str(currency)): [int(imps), int(micros)]
             for campaign, currency, imps, micros in data["campaigns"]
         }
+        for experiment, arm, currency, *counts in data["arms"] if arms else ():
+            if len(counts) != 4:
+                raise ValueError(f"arm {experiment}/{arm}: 4 counts expected, got {counts}")
+            totals._add_arm((str(experiment), str(arm), str(currency)), [int(n) for n in counts])
         latency = data["latency"]
         if latency["bounds_s"]:
             totals._add_latency(latency)
@@ -539,6 +584,11 @@ class _Totals:
             (str(m["role"]), str(m["model"])): _ModelCounts.read(m) for m in data["models"]
         }
         return totals
+
+    def _add_arm(self, key: tuple[str, str, str], counts: Sequence[int]) -> None:
+        slot = self.arms.setdefault(key, [0, 0, 0, 0])
+        for i, count in enumerate(counts):  # as many as the slot: callers check
+            slot[i] += count
 
     def _add_latency(self, latency: Mapping[str, Any]) -> None:
         bounds = tuple(float(b) for b in latency["bounds_s"])
@@ -767,24 +817,24 @@ def _engine_families(
     yield no_bids
 
     imps = CounterMetricFamily(
-        "bidcore_campaign_imp_bids",
-        "Impressions bid on, by campaign and experiment arm",
-        labels=["campaign", "arm"],
+        "bidcore_campaign_imp_bids", "Impressions bid on, by campaign", labels=["campaign"]
     )
     value = CounterMetricFamily(
         "bidcore_campaign_bid_value",
         "What the bids offered: the sum of their prices / 1000 (prices are CPM), in units "
-        "of the currency label, by campaign and experiment arm",
-        labels=["campaign", "arm", "currency"],
+        "of the currency label, by campaign",
+        labels=["campaign", "currency"],
     )
     per_label: dict[str, int] = {}
     for (campaign, currency), (count, micros) in sorted(totals.campaigns.items()):
         per_label[campaign] = per_label.get(campaign, 0) + count
-        value.add_metric([campaign, "", currency], micros / _MICROS_PER_CPM_UNIT)
+        value.add_metric([campaign, currency], micros / _MICROS_PER_CPM_UNIT)
     for campaign, count in sorted(per_label.items()):
-        imps.add_metric([campaign, ""], count)
+        imps.add_metric([campaign], count)
     yield imps
     yield value
+
+    yield from _arm_families(totals.arms)
 
     latency = HistogramMetricFamily(
         "bidcore_decision_seconds",
@@ -840,6 +890,37 @@ def _engine_families(
         "Decision-log records logged and not yet written",
         value=log_counts.get("pending"),
     )
+
+
+def _arm_families(arms: Mapping[tuple[str, str, str], Sequence[int]]) -> Iterator[Metric]:
+    """The experiment arms' counters: counts summed over the bidder's currencies, the value
+    bid per currency."""
+    labels = ["experiment", "arm"]
+    counters = [
+        CounterMetricFamily(name, documentation, labels=labels)
+        for name, documentation in (
+            ("bidcore_experiment_requests", "Bid requests assigned to each experiment arm"),
+            ("bidcore_experiment_bids", "Requests of each experiment arm answered with a bid"),
+            ("bidcore_experiment_imp_bids", "Impressions bid on, by experiment arm"),
+        )
+    ]
+    value = CounterMetricFamily(
+        "bidcore_experiment_bid_value",
+        "What the bids offered: the sum of their prices / 1000 (prices are CPM), in units "
+        "of the currency label, by experiment arm",
+        labels=[*labels, "currency"],
+    )
+    per_arm: dict[tuple[str, str], list[int]] = {}
+    for (experiment, arm, currency), counts in sorted(arms.items()):
+        slot = per_arm.setdefault((experiment, arm), [0, 0, 0])
+        for i in range(len(slot)):
+            slot[i] += counts[i]
+        value.add_metric([experiment, arm, currency], counts[3] / _MICROS_PER_CPM_UNIT)
+    for (experiment, arm), counts in sorted(per_arm.items()):
+        for family, count in zip(counters, counts, strict=True):
+            family.add_metric([experiment, arm], count)
+    yield from counters
+    yield value
 
 
 def _model_keys(snapshot: Mapping[str, Any]) -> set[tuple[str, str]]:
@@ -934,15 +1015,16 @@ class _Snapshot:
         """Raises ``ValueError`` (or ``KeyError``, ``TypeError``, ``AttributeError``) for
         anything but a snapshot :meth:`to_json` wrote."""
         found = json.loads(data)
-        if found.get("format") != _SNAPSHOT_FORMAT:
-            raise ValueError(f"not a format {_SNAPSHOT_FORMAT} snapshot")
+        if found.get("format") not in _SNAPSHOT_FORMATS_READ:
+            formats = " or ".join(str(f) for f in _SNAPSHOT_FORMATS_READ)
+            raise ValueError(f"not a format {formats} snapshot")
         loaded_at = found["loaded_at"]
         return cls(
             written=float(found["written"]),
             final=bool(found["final"]),
             has_engine=bool(found["has_engine"]),
             loaded_at=None if loaded_at is None else float(loaded_at),
-            totals=_Totals.load(found["totals"]),
+            totals=_Totals.load(found["totals"], arms=found["format"] >= 2),
             log_attached=bool(found["log_attached"]),
             log_counts={str(k): int(v) for k, v in found["log_counts"].items()},
             http={

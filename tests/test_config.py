@@ -481,6 +481,7 @@ def test_zone_transitions_known_values() -> None:
 _KEYWORDS = {
     "$schema", "$ref", "$defs", "title", "description", "type", "properties", "required",
     "additionalProperties", "items", "anyOf", "enum", "default", "format",
+    "prefixItems", "minItems", "maxItems", "minimum", "maximum",
 }  # fmt: skip
 _TYPES: dict[str, Any] = {
     "object": dict,
@@ -538,9 +539,15 @@ def _errors(instance: Any, node: dict[str, Any], root: dict[str, Any], at: str =
                 errors.append(f"{at}: unexpected {key}")
             elif isinstance(extra, dict):
                 errors += _errors(value, extra, root, f"{at}.{key}")
-    if isinstance(instance, list) and "items" in node:
+    if isinstance(instance, list):
+        if not node.get("minItems", 0) <= len(instance) <= node.get("maxItems", len(instance)):
+            errors.append(f"{at}: {len(instance)} items")
+        prefix = node.get("prefixItems", [])
         for i, item in enumerate(instance):
-            errors += _errors(item, node["items"], root, f"{at}[{i}]")
+            if i < len(prefix):
+                errors += _errors(item, prefix[i], root, f"{at}[{i}]")
+            elif "items" in node:
+                errors += _errors(item, node["items"], root, f"{at}[{i}]")
     return errors
 
 

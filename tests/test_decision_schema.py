@@ -54,7 +54,8 @@ DECISION: dict[str, Any] = {
     "currency": "USD",
     "test": False,
     "latency_ns": 14_200,
-    "arms": {},
+    "arms": {"ctr-v7": "treatment"},
+    "units": {"ctr-v7": "af63dc4c8601ec8c"},
     "models": {"ctr": "demo-ctr@3"},
     "imps": [
         {
@@ -189,6 +190,14 @@ def test_a_record_in_the_documented_format_decodes_strictly_and_validates() -> N
     assert validate(DECISION) == []
     assert decode(encode(record, "msgpack")) == record
     assert json.loads(encode(record, "json")) == DECISION
+
+
+def test_a_record_written_before_units_existed_still_decodes() -> None:
+    earlier = {key: value for key, value in DECISION.items() if key != "units"}
+    record = decode(json.dumps(earlier).encode())
+    assert isinstance(record, DecisionRecord)
+    assert record.units == {}
+    assert validate(earlier) == []
 
 
 def test_readers_ignore_keys_added_later() -> None:

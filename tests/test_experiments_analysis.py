@@ -17,7 +17,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from bidcore.decisionlog import DecisionRecord, ImpRecord, NoticeRecord, encode
+from bidcore.cli import main
+from bidcore.decisionlog import DecisionRecord, ImpRecord, NoticeRecord, decode, encode
+from bidcore.experiments import unit_key
 from bidcore.experiments.analysis import (
     ClickRecord,
     ConversionRecord,
@@ -25,6 +27,7 @@ from bidcore.experiments.analysis import (
     UnitTable,
     analyze,
     analyze_units,
+    experiments,
     unit_table,
 )
 from bidcore.experiments.analysis.sequential import (
@@ -435,9 +438,18 @@ def test_a_sample_ratio_mismatch_rolls_back() -> None:
 # --- records: the decision log joined to notices, clicks and conversions ---
 
 
+KEY = "ctr-model"  # the experiment key of the logs below: arms control and ctr-v7
+
+
 def _decision(
-    request: str, arm: str | None, imps: list[ImpRecord], **fields: object
+    request: str,
+    arm: str | None,
+    imps: list[ImpRecord],
+    unit: str | None = None,
+    **fields: object,
 ) -> DecisionRecord:
+    """A decision in experiment :data:`KEY` (``arm``; none when ``None``), of the unit keyed
+    ``unit_key(unit)`` in it (a record without ``units``, as older ones, when ``None``)."""
     values: dict[str, object] = {
         "v": 1,
         "ts": 1_795_390_200.0,
@@ -449,7 +461,8 @@ def _decision(
         "currency": "USD",
         "test": False,
         "latency_ns": 30_000,
-        "arms": {} if arm is None else {"models": arm},
+        "arms": {} if arm is None else {KEY: arm},
+        "units": {} if arm is None or unit is None else {KEY: unit_key(unit)},
         "models": {},
         "imps": imps,
     }
@@ -529,7 +542,7 @@ def _log() -> list[object]:
 
 
 def test_records_join_into_unit_sums() -> None:
-    table = unit_table(_log(), layer="models")  # type: ignore[arg-type]
+    table = unit_table(_log(), experiment=KEY)  # type: ignore[arg-type]
     assert table.arms == ("control", "ctr-v7")
     sums = {
         name: [float(column[table.arm == a].sum()) for a in range(2)]
@@ -553,19 +566,22 @@ def test_records_join_into_unit_sums() -> None:
         "units_in_two_arms": 0,
     }
     assert sorted(table.latency_ns.tolist()) == [30_000, 30_000, 30_000, 50_000]
+    assert table.units is None  # no record has units: each decision is a unit
+    assert table.request_units == 4
+    assert table.experiment == KEY
 
 
 def test_records_options() -> None:
     log = _log()
-    with_test = unit_table(log, layer="models", include_test=True)  # type: ignore[arg-type]
+    with_test = unit_table(log, experiment=KEY, include_test=True)  # type: ignore[arg-type]
     assert with_test.size == 5
-    wins = unit_table(log, layer="models", spend_from="win")  # type: ignore[arg-type]
+    wins = unit_table(log, experiment=KEY, spend_from="win")  # type: ignore[arg-type]
     assert wins.columns["spend"][wins.arm == 1].sum() == pytest.approx(0.004)
-    keys = unit_table(log[:15], layer="models", clicks={("r1", "1")})  # type: ignore[arg-type]
+    keys = unit_table(log[:15], experiment=KEY, clicks={("r1", "1")})  # type: ignore[arg-type]
     assert keys.columns["clicks"].sum() == 1
     assert keys.value_source == "bids"  # no conversions: the engine's value of each impression
     assert keys.columns["value"].sum() == pytest.approx(0.006)
-    users = unit_table(log, layer="models", unit_of=lambda d: "u" + (d.request or "")[-1:])  # type: ignore[arg-type]
+    users = unit_table(log, experiment=KEY, unit_of=lambda d: "u" + (d.request or "")[-1:])  # type: ignore[arg-type]
     assert users.units == ("u1", "u2", "u3", "u4")
 
 
@@ -575,9 +591,109 @@ def test_a_unit_in_two_arms_is_left_out() -> None:
         _decision("a-2", "ctr-v7", []),
         _decision("b-1", "control", []),
     ]
-    table = unit_table(log, layer="models", unit_of=lambda d: (d.request or "")[0])
+    table = unit_table(log, experiment=KEY, unit_of=lambda d: (d.request or "")[0])
     assert table.units == ("b",)
     assert table.unmatched["units_in_two_arms"] == 1
+
+
+def _users_log() -> list[object]:
+    """Two users in experiment :data:`KEY` with several requests each; ``u1`` is also in a
+    second experiment, ``shade-v2``, under the same unit key."""
+    shade = {"arms": {KEY: "control", "shade-v2": "on"}}
+    shade["units"] = {KEY: unit_key("u1"), "shade-v2": unit_key("u1")}
+    return [
+        _decision("r1", "control", [_imp("1")], unit="u1", **shade),
+        _decision("r2", "control", [], unit="u1", **shade),
+        _decision("r3", "control", [_imp("1"), _imp("2")], unit="u1", **shade),
+        _decision("r4", "ctr-v7", [_imp("1")], unit="u2"),
+        _decision("r5", "ctr-v7", [], unit="u2", latency_ns=50_000),
+        _notice("bill", "r1", "1", 1_000_000),
+        _notice("bill", "r3", "2", 3_000_000),
+        _notice("bill", "r4", "1", 2_000_000),
+        ClickRecord("r3", "2", 1_795_390_230.0),
+    ]
+
+
+def test_decisions_of_one_unit_key_are_one_unit() -> None:
+    """The log's ``units`` key, not the request, is the unit: a user's decisions are summed
+    into one row (so the intervals count users, not requests)."""
+    table = unit_table(_users_log(), experiment=KEY)  # type: ignore[arg-type]
+    assert table.arms == ("control", "ctr-v7")
+    assert table.units == (unit_key("u1"), unit_key("u2"))
+    assert table.counts().tolist() == [1, 1]
+    assert table.request_units == 0
+    columns = {name: column.tolist() for name, column in table.columns.items()}
+    assert columns["requests"] == [3, 2]
+    assert columns["bid_requests"] == [2, 1]
+    assert columns["bids"] == [3, 1]
+    assert columns["impressions"] == [2, 1]
+    assert columns["spend"] == pytest.approx([0.004, 0.002])
+    assert columns["clicks"] == [1, 0]
+    assert sorted(table.latency_ns.tolist()) == [30_000] * 4 + [50_000]  # still per decision
+    analysis = analyze(_users_log(), experiment=KEY)  # type: ignore[arg-type]
+    assert analysis.experiment == KEY
+    assert (analysis.arms["control"].units, analysis.arms["control"].requests) == (1, 3)
+    assert (analysis.arms["ctr-v7"].units, analysis.arms["ctr-v7"].requests) == (1, 2)
+    assert not any("without a unit key" in n or "are requests" in n for n in analysis.notes)
+    # the same key in another experiment is a unit of that experiment too
+    shade = unit_table(_users_log(), experiment="shade-v2")  # type: ignore[arg-type]
+    assert (shade.arms, shade.units) == (("on",), (unit_key("u1"),))
+    assert shade.columns["requests"].tolist() == [3]
+    # unit_of still overrides the log's units: here, back to one unit per request
+    requests = unit_table(_users_log(), experiment=KEY, unit_of=lambda d: d.request)  # type: ignore[arg-type]
+    assert requests.units == ("r1", "r2", "r3", "r4", "r5")
+    assert requests.columns["requests"].tolist() == [1] * 5
+
+
+def test_a_unit_key_in_two_arms_of_one_experiment_is_left_out() -> None:
+    """A unit key seen in two arms of one experiment (its assignment changed) is left out of
+    both, with its decisions' notices, and counted; its arm in another experiment is no
+    conflict."""
+    log = _users_log()
+    moved = {"arms": {KEY: "ctr-v7", "shade-v2": "on"}}
+    moved["units"] = {KEY: unit_key("u1"), "shade-v2": unit_key("u1")}
+    log.insert(3, _decision("r9", "ctr-v7", [_imp("1")], unit="u1", **moved))
+    log.append(_notice("bill", "r9", "1", 5_000_000))
+    table = unit_table(log, experiment=KEY)  # type: ignore[arg-type]
+    assert table.units == (unit_key("u2"),)
+    assert table.arms == ("control", "ctr-v7")
+    assert table.counts().tolist() == [0, 1]
+    assert table.columns["requests"].tolist() == [2]
+    assert table.columns["spend"].tolist() == pytest.approx([0.002])
+    assert table.unmatched["units_in_two_arms"] == 1
+    notes = analyze(log, experiment=KEY).notes  # type: ignore[arg-type]
+    assert "left out: 1 units in two arms" in notes
+    shade = unit_table(log, experiment="shade-v2")  # type: ignore[arg-type]
+    assert shade.units == (unit_key("u1"),)
+    assert shade.columns["requests"].tolist() == [4]
+    assert shade.unmatched["units_in_two_arms"] == 0
+
+
+def test_records_without_units_are_units_per_request() -> None:
+    """Records written before the log had ``units`` decode with none: each decision is its
+    own unit (even with a repeated request id), and the notes say so; mixed with newer
+    records, only the old ones are."""
+    line = (
+        b'{"v":1,"ts":0,"request":"r1","bid":false,"reason":"no_campaign","nbr":null,'
+        b'"error":null,"currency":null,"test":false,"latency_ns":5000,'
+        b'"arms":{"ctr-model":"ARM"},"models":{},"imps":[]}'
+    )
+    old = [decode(line.replace(b"ARM", arm)) for arm in (b"control", b"control", b"ctr-v7")]
+    assert all(isinstance(r, DecisionRecord) and r.units == {} for r in old)
+    assert experiments(old) == [KEY]
+    table = unit_table(old, experiment=KEY)
+    assert table.units is None
+    assert table.counts().tolist() == [2, 1]
+    assert table.request_units == 3
+    assert table.columns["requests"].tolist() == [1, 1, 1]
+    notes = analyze(old).notes
+    assert notes[0].startswith("units are requests (the decisions carry no unit key)")
+    mixed = unit_table([*old, *_users_log()], experiment=KEY)  # type: ignore[list-item]
+    assert mixed.units == ("r1", "r1", "r1", unit_key("u1"), unit_key("u2"))
+    assert mixed.request_units == 3
+    assert mixed.columns["requests"].tolist() == [1, 1, 1, 3, 2]
+    notes = analyze([*old, *_users_log()], experiment=KEY).notes  # type: ignore[list-item]
+    assert notes[0].startswith("3 decisions without a unit key are units of their own")
 
 
 def test_spend_in_several_currencies_needs_fx() -> None:
@@ -585,8 +701,8 @@ def test_spend_in_several_currencies_needs_fx() -> None:
     euros = msgspec.structs.replace(_notice("bill", "r2", "1", 1_000_000), currency="EUR")
     log += [_notice("bill", "r1", "1", 1_000_000), euros]
     with pytest.raises(ValueError, match=r"several currencies \(EUR, USD\): pass fx"):
-        unit_table(log, layer="models")  # type: ignore[arg-type]
-    table = unit_table(log, layer="models", fx={"USD": 1.0, "EUR": 1.08})  # type: ignore[arg-type]
+        unit_table(log, experiment=KEY)  # type: ignore[arg-type]
+    table = unit_table(log, experiment=KEY, fx={"USD": 1.0, "EUR": 1.08})  # type: ignore[arg-type]
     assert table.columns["spend"].tolist() == pytest.approx([0.001, 0.00108])
 
 
@@ -614,7 +730,7 @@ def test_analyze_records_with_a_pre_period() -> None:
     assert analysis.arms["control"].requests == 600
     with pytest.raises(ValueError, match="needs unit_of"):
         analyze(records, pre=pre)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="name the layer"):
+    with pytest.raises(ValueError, match="name the experiment"):
         analyze([])
 
 
@@ -667,3 +783,28 @@ def test_main_report_reads_log_files(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main_report([empty], tmp_path / "none") == 1
     assert main_report([tmp_path / "missing.jsonl"], tmp_path / "none") == 2
     assert "no decision carries an experiment arm" in capsys.readouterr().err
+
+
+def test_report_has_a_directory_per_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "decisions.jsonl"
+    records = [r for r in _users_log() if not isinstance(r, ClickRecord)]
+    log.write_bytes(b"".join(encode(r) + b"\n" for r in records))  # type: ignore[arg-type]
+    assert main_report([log], tmp_path / "all") == 0
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == [KEY, "shade-v2"]
+    assert (tmp_path / "all" / KEY / "report.md").read_text().startswith(f"## Experiment `{KEY}`")
+    out = capsys.readouterr().out
+    assert "| control (control) | 1 | 3 |" in out  # one user, three requests
+    assert "## Experiment `shade-v2`" in out
+    report = ["experiments", "report", str(log), "--experiment"]
+    assert main([*report, "shade-v2", "-o", str(tmp_path / "one")]) == 0
+    assert (tmp_path / "one" / "report.md").read_text().startswith("## Experiment `shade-v2`")
+    assert main([*report, "nope", "-o", str(tmp_path / "x")]) == 2
+    assert "experiment nope: no unit in any arm" in capsys.readouterr().err
+    # keys name directories: one that is no key (a log not written by bidcore) is refused
+    escape = msgspec.structs.replace(records[0], arms={"../up": "on"})  # type: ignore[type-var]
+    log.write_bytes(b"".join(encode(r) + b"\n" for r in [*records, escape]))  # type: ignore[arg-type]
+    assert main_report([log], tmp_path / "bad") == 2
+    assert "not an experiment key: '../up'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -1,13 +1,15 @@
 """``bidcore.metrics``: the exposition of a real engine (the demo bidder, two models) after the
 OpenRTB corpus, held to the engine's own counts and to what its responses say; counters that
-never go down across engine swaps; the campaign cap; the HTTP layer's counters; the decision
-log; several workers summed through a shared directory; and the Grafana dashboard's queries
-against the names really exported."""
+never go down across engine swaps; the campaign cap; experiment arms (the demo with two layers
+of experiments) held to the Python reference assignment and to the responses, across reloads
+and workers; the HTTP layer's counters; the decision log; several workers summed through a
+shared directory; and the Grafana dashboard's queries against the names really exported."""
 
 from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import time
 from collections import Counter
@@ -24,7 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import bidcore
 from bidcore import demo
+from bidcore.config import Config
 from bidcore.engine import DecisionLog
+from bidcore.experiments import assign_request
 from bidcore.metrics import BidderMetrics
 from bidcore.monitoring import drift
 
@@ -140,12 +144,14 @@ def test_per_campaign_bids_and_value_equal_the_responses(
     ids = [c.id for c in engine.config.campaigns]
     imps = _series(samples, "bidcore_campaign_imp_bids_total")
     assert {dict(k)["campaign"] for k in imps} == set(ids)  # every campaign, zeros included
-    assert all(dict(k)["arm"] == "" for k in imps)
+    assert all(set(dict(k)) == {"campaign"} for k in imps)  # no arm: bidcore_experiment_*
+    values = _series(samples, "bidcore_campaign_bid_value_total")
+    assert all(set(dict(k)) == {"campaign", "currency"} for k in values)
     for campaign in ids:
-        exported = _value(samples, "bidcore_campaign_imp_bids_total", campaign=campaign, arm="")
+        exported = _value(samples, "bidcore_campaign_imp_bids_total", campaign=campaign)
         assert exported == native[campaign]["imp_bids"] == seen.imps[campaign]
         value = _value(
-            samples, "bidcore_campaign_bid_value_total", campaign=campaign, arm="", currency="USD"
+            samples, "bidcore_campaign_bid_value_total", campaign=campaign, currency="USD"
         )
         assert value == pytest.approx(native[campaign]["bid_micros"] / 1e9, rel=1e-12)
         # Prices are CPM in the response's currency, rounded to the micro after conversion.
@@ -282,7 +288,7 @@ def test_counters_never_go_down_when_the_engine_is_swapped() -> None:
     no_bids = {dict(k)["reason"]: v for k, v in _series(s3, "bidcore_no_bids_total").items()}
     assert no_bids == {r: ca["no_bids"][r] + cb["no_bids"][r] for r in ca["no_bids"]}
     for campaign in seen.imps:
-        exported = _value(s3, "bidcore_campaign_imp_bids_total", campaign=campaign, arm="")
+        exported = _value(s3, "bidcore_campaign_imp_bids_total", campaign=campaign)
         assert exported == seen.imps[campaign]
     assert _value(s3, "bidcore_decision_seconds_count") == len(corpus) + 100
     for role, live in b.metrics()["models"].items():  # the same models: their counts go on
@@ -314,7 +320,7 @@ def test_campaigns_past_the_cap_are_counted_as_other(
         assert imps["_other"] == sum(native[c]["imp_bids"] for c in ids[cap:]) > 0
         assert sum(imps.values()) == sum(seen.imps.values())
         value = _value(
-            samples, "bidcore_campaign_bid_value_total", campaign="_other", arm="", currency="USD"
+            samples, "bidcore_campaign_bid_value_total", campaign="_other", currency="USD"
         )
         assert value == pytest.approx(sum(native[c]["bid_micros"] for c in ids[cap:]) / 1e9)
 
@@ -337,6 +343,287 @@ def test_openmetrics_is_served_to_who_asks_for_it(
     # Prometheus 2 asks for OpenMetrics 0.0.1, which prometheus-client does not write: text.
     accept = "application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5"
     assert metrics.render(accept)[1].startswith("text/plain; version=0.0.4")
+
+
+# --- Experiment arms ---------------------------------------------------------------------------
+
+# Two layers: in one, two experiments share the traffic (bid multipliers, one at 90% coverage);
+# in the other, one experiment holds it all (an arm that lets two campaigns bid, not thirteen).
+EXPERIMENTS = """
+[[experiments.layers]]
+name = "pricing"
+seed = "pricing-2026"
+unit = ["user.id"]
+
+[[experiments.layers.experiments]]
+key = "multiplier"
+namespace = [0, 0.6]
+coverage = 0.9
+arms = [
+    {name = "control", weight = 0.4},
+    {name = "higher", weight = 0.6, bid_multiplier = 1.25},
+]
+
+[[experiments.layers.experiments]]
+key = "discount"
+namespace = [0.6, 1]
+arms = [{name = "control"}, {name = "half", bid_multiplier = 0.5}]
+
+[[experiments.layers]]
+name = "reach"
+seed = "reach-2026"
+
+[[experiments.layers.experiments]]
+key = "narrow"
+arms = [
+    {name = "control"},
+    {name = "two-advertisers", campaigns = ["northwind-brand-display", "puzzlequest-installs"]},
+]
+"""
+ARM_SERIES = (
+    "bidcore_experiment_requests_total",
+    "bidcore_experiment_bids_total",
+    "bidcore_experiment_imp_bids_total",
+    "bidcore_experiment_bid_value_total",
+)
+
+Arm = tuple[str, str]  # (experiment, arm)
+
+
+def _arm_config(experiments: str = EXPERIMENTS, currency: str = "USD") -> Config:
+    """The demo bidder with ``experiments``, bidding in ``currency``."""
+    demo_text = demo.config_path().read_text()
+    text = demo_text.replace('currency = "USD"', f'currency = "{currency}"')
+    return bidcore.config.loads(text + experiments)
+
+
+def _arm_engine(config: Config | None = None, log: DecisionLog | None = None) -> bidcore.Engine:
+    config = config if config is not None else _arm_config()
+    return bidcore.Engine(config, base_dir=demo.config_path().parent, log=log)
+
+
+def _arms(config: Config) -> list[Arm]:
+    return [(e.key, a.name) for _, e, a in config.experiments.arms()]
+
+
+def _arm_bodies(start: int, stop: int, seed: int) -> list[bytes]:
+    """Corpus requests, nine in ten of them given the ``user.id`` of one of 300 users, and
+    each its own request id (the unit of the requests that allow no personal data; the corpus
+    repeats a few). The invalid ones stay as they are: they are counted in no arm."""
+    rng = random.Random(seed)
+    bodies = []
+    for number, body in enumerate(_corpus()[start:stop], start):
+        try:
+            request = json.loads(body)
+        except ValueError:
+            bodies.append(body)
+            continue
+        user = request.get("user", {}) if isinstance(request, dict) else None
+        if isinstance(user, dict) and isinstance(request.get("id"), str):
+            request["id"] = f"request-{seed}-{number}"
+            if rng.random() < 0.9:
+                request["user"] = {**user, "id": f"user-{rng.randrange(300)}"}
+            body = json.dumps(request).encode()
+        bodies.append(body)
+    return bodies
+
+
+@dataclass
+class ArmSeen:
+    """Per arm, what the reference assignment and the responses say."""
+
+    valid: int = 0  # requests the engine decided (parsed)
+    beyond_coverage: int = 0  # placed in an experiment but in none of its arms
+    requests: Counter[Arm] = field(default_factory=Counter)
+    bids: Counter[Arm] = field(default_factory=Counter)
+    imps: Counter[Arm] = field(default_factory=Counter)
+    value: Counter[Arm] = field(default_factory=Counter)  # CPM prices, in the bidder's currency
+
+
+def _feed_arms(engine: bidcore.Engine, bodies: list[bytes], seen: ArmSeen | None = None) -> ArmSeen:
+    """Bid ``bodies``; each request's arms are those of ``assign_request`` (the Python
+    reference), its bid is counted in each of them."""
+    seen = seen if seen is not None else ArmSeen()
+    config = engine.config
+    rates = {code: float(rate) for code, rate in config.fx.rates.items()}
+    rates[config.fx.base] = 1.0
+    for body in bodies:
+        try:
+            assigned = assign_request(body, config.experiments.layers)
+        except bidcore.InvalidRequestError:
+            assigned = None
+        try:
+            response = engine.bid(body, now=NOW)
+        except bidcore.InvalidRequestError:
+            assert assigned is None, body  # the two parsers agree
+            continue
+        assert assigned is not None, body
+        seen.valid += 1
+        arms = [(a.experiment, a.arm) for a in assigned.values() if a.arm is not None]
+        seen.beyond_coverage += len(assigned) - len(arms)
+        for arm in arms:
+            seen.requests[arm] += 1
+        if response is None:
+            continue
+        decoded = json.loads(response)
+        bids = decoded["seatbid"][0]["bid"]
+        rate = rates[decoded.get("cur", "USD")] / rates[config.bidder.currency]
+        for arm in arms:
+            seen.bids[arm] += 1
+            seen.imps[arm] += len(bids)
+            seen.value[arm] += sum(bid["price"] for bid in bids) * rate
+    return seen
+
+
+def _by_arm(samples: Samples, name: str) -> dict[Arm, float]:
+    found = {}
+    for key, value in _series(samples, name).items():
+        labels = dict(key)
+        assert set(labels) == {"experiment", "arm"}, labels
+        found[labels["experiment"], labels["arm"]] = value
+    return found
+
+
+def _values_by_arm(samples: Samples) -> dict[tuple[str, str, str], float]:
+    """``bidcore_experiment_bid_value_total`` by (experiment, arm, currency)."""
+    found = {}
+    for key, value in _series(samples, "bidcore_experiment_bid_value_total").items():
+        labels = dict(key)
+        assert set(labels) == {"experiment", "arm", "currency"}, labels
+        found[labels["experiment"], labels["arm"], labels["currency"]] = value
+    return found
+
+
+@pytest.fixture(scope="module")
+def arms_fed() -> tuple[bidcore.Engine, BidderMetrics, ArmSeen]:
+    engine = _arm_engine()
+    metrics = BidderMetrics(engine, psi_window=None)
+    return engine, metrics, _feed_arms(engine, _arm_bodies(0, 500, seed=1))
+
+
+def test_per_arm_counters_equal_the_reference_assignment_and_the_responses(
+    arms_fed: tuple[bidcore.Engine, BidderMetrics, ArmSeen],
+) -> None:
+    engine, metrics, seen = arms_fed
+    samples = _samples(metrics)
+    arms = _arms(engine.config)
+    assert len(arms) == 6
+    # Every arm of the config, zeros included, and nothing else; "control" in two experiments.
+    for name, counted in (
+        ("bidcore_experiment_requests_total", seen.requests),
+        ("bidcore_experiment_bids_total", seen.bids),
+        ("bidcore_experiment_imp_bids_total", seen.imps),
+    ):
+        assert _by_arm(samples, name) == {arm: counted[arm] for arm in arms}, name
+    values = _values_by_arm(samples)
+    assert set(values) == {(*arm, "USD") for arm in arms}
+    native = {(a["experiment"], a["arm"]): a for a in engine.metrics()["arms"]}
+    assert list(native) == arms  # config order
+    for arm in arms:
+        value = values[(*arm, "USD")]
+        assert value == pytest.approx(native[arm]["bid_micros"] / 1e9, rel=1e-12)
+        # CPM prices in the response's currency, rounded to the micro after conversion.
+        assert value == pytest.approx(seen.value[arm] / 1000, abs=2e-9 * seen.imps[arm])
+    # The traffic reached every arm, and the arms count what the layers say.
+    assert all(seen.requests[arm] >= 30 and seen.bids[arm] > 0 for arm in arms), seen
+    rate = {arm: seen.bids[arm] / seen.requests[arm] for arm in arms}  # the dashboard's bid rate
+    assert (
+        rate["narrow", "two-advertisers"] < rate["narrow", "control"] / 1.5
+    )  # 2 campaigns, not 13
+    narrow = seen.requests["narrow", "control"] + seen.requests["narrow", "two-advertisers"]
+    assert narrow == seen.valid  # a layer of one experiment, all covered: every request decided
+    pricing = sum(n for (experiment, _), n in seen.requests.items() if experiment != "narrow")
+    assert pricing == seen.valid - seen.beyond_coverage
+    assert seen.beyond_coverage > 0  # the multiplier experiment's 10%: in no arm
+    assert _value(samples, "bidcore_requests_total") > seen.valid  # invalid ones: in no arm
+
+
+def test_arm_counters_never_go_down_across_reloads() -> None:
+    first = _arm_engine()
+    metrics = BidderMetrics(first, psi_window=None)
+    before = _feed_arms(first, _arm_bodies(0, 300, seed=2))
+    s1 = _samples(metrics)
+    # The next config replaces an experiment and bids in euros.
+    changed = _arm_config(
+        EXPERIMENTS.replace('key = "discount"', 'key = "discount-v2"'), currency="EUR"
+    )
+    second = _arm_engine(changed)
+    metrics.track(second)
+    _feed_arms(first, _arm_bodies(300, 400, seed=3), before)  # finished after the swap: counted
+    s2 = _samples(metrics)
+    _assert_grown(s1, s2)
+    after = _feed_arms(second, _arm_bodies(400, 800, seed=4))
+    s3 = _samples(metrics)
+    _assert_grown(s2, s3)
+
+    old, new = _arms(first.config), _arms(changed)
+    assert ("discount", "half") in set(old) - set(new)
+    assert ("discount-v2", "half") in set(new) - set(old)
+    # The arms of both configs: those of the old one still exported with what they counted.
+    both = dict.fromkeys([*old, *new])
+    for name, counted in (
+        ("bidcore_experiment_requests_total", "requests"),
+        ("bidcore_experiment_bids_total", "bids"),
+        ("bidcore_experiment_imp_bids_total", "imps"),
+    ):
+        expected = {
+            arm: getattr(before, counted)[arm] + getattr(after, counted)[arm] for arm in both
+        }
+        assert _by_arm(s3, name) == expected, name
+    assert before.bids["discount", "half"] > 0
+    assert after.bids["discount-v2", "half"] > 0
+    values = _values_by_arm(s3)  # the value bid, in the bidder's currency of the time
+    assert set(values) == {(*arm, "USD") for arm in old} | {(*arm, "EUR") for arm in new}
+    for arm in old:
+        usd = before.value[arm] / 1000
+        assert values[(*arm, "USD")] == pytest.approx(usd, abs=2e-9 * before.imps[arm])
+    for arm in new:
+        eur = after.value[arm] / 1000
+        assert values[(*arm, "EUR")] == pytest.approx(eur, abs=2e-9 * after.imps[arm])
+
+    metrics.track(second)  # the same engine again: nothing counted twice
+    assert _counter_samples(_samples(metrics)) == _counter_samples(s3)
+    metrics.track(_arm_engine(changed))
+    metrics.track(_arm_engine(changed))  # two swaps between scrapes
+    assert _counter_samples(_samples(metrics)) == _counter_samples(s3)
+
+
+def test_workers_sum_their_arm_counts_and_read_the_previous_snapshot_format(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    one, two, whole = _arm_engine(), _arm_engine(), _arm_engine()
+    first, second = _worker(tmp_path, one), _worker(tmp_path, two)
+    bodies = _arm_bodies(0, 600, seed=5)
+    _feed_arms(one, bodies[:250])
+    _feed_arms(two, bodies[250:])
+    seen = _feed_arms(whole, bodies)  # one engine that saw everything: what the sums must show
+    first.publish()
+    samples = _samples(second)  # its own counts, taken now, and first's file
+    expected = _samples(BidderMetrics(whole, psi_window=None))
+    for name in ARM_SERIES:
+        assert _series(samples, name) == _series(expected, name), name
+    assert _by_arm(samples, "bidcore_experiment_requests_total") == {
+        arm: seen.requests[arm] for arm in _arms(whole.config)
+    }
+    assert _counter_samples(_samples(first)) == _counter_samples(samples)
+    assert {json.loads(p.read_text())["format"] for p in tmp_path.glob("*.json")} == {2}
+
+    # A worker of the previous version (snapshot format 1, no arms): its counts count, in no arm.
+    files = set(tmp_path.glob("*.json"))
+    third = _arm_engine()
+    _feed_arms(third, bodies[:100])
+    _worker(tmp_path, third).publish()
+    [written] = set(tmp_path.glob("*.json")) - files
+    snapshot = json.loads(written.read_text())
+    snapshot["format"] = 1
+    del snapshot["totals"]["arms"]
+    (tmp_path / "1-00000000.json").write_text(json.dumps(snapshot))
+    written.unlink()
+    later = _samples(second)
+    assert _value(later, "bidcore_requests_total") == len(bodies) + 100
+    for name in ARM_SERIES:
+        assert _series(later, name) == _series(expected, name), name
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
 # --- The HTTP layer and the decision log -------------------------------------------------------
@@ -608,7 +895,7 @@ def _everything_exported() -> set[str]:
     """Every metric and sample name of a bidder that has bid, reloaded, taken notices and
     logged decisions."""
     log = DecisionLog(capacity=1024)
-    engine = _engine(log)
+    engine = _arm_engine(log=log)
     metrics = BidderMetrics(engine)
     metrics.track_decision_log(log.stats)
     _feed(engine, _corpus()[:500])
@@ -637,6 +924,8 @@ def test_every_dashboard_query_names_a_metric_the_bidder_exports() -> None:
         "bidcore_decision_seconds_bucket",
         "bidcore_campaign_imp_bids_total",
         "bidcore_campaign_bid_value_total",
+        "bidcore_experiment_requests_total",
+        "bidcore_experiment_bids_total",
         "bidcore_model_score_bucket",
         "bidcore_model_psi",
         "bidcore_http_responses_total",

@@ -1,7 +1,8 @@
-"""Metrics as operators see them: ``bidcore serve`` (the demo bidder, with its decision log) in
-one process, Debian's ``prometheus`` scraping its ``/metrics`` every second in another; bid
-requests go over HTTP, the engine is reloaded halfway, and the numbers are read back through
-Prometheus' query API. Every query of the Grafana dashboard runs there too."""
+"""Metrics as operators see them: ``bidcore serve`` (the demo bidder with two layers of
+experiments, and its decision log) in one process, Debian's ``prometheus`` scraping its
+``/metrics`` every second in another; bid requests go over HTTP, the engine is reloaded halfway,
+and the numbers are read back through Prometheus' query API. Every query of the Grafana
+dashboard runs there too."""
 
 from __future__ import annotations
 
@@ -23,11 +24,44 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import bidcore
+from bidcore import demo
+from bidcore.experiments import assign_request
+
 ROOT = Path(__file__).parent.parent
 CORPUS = ROOT / "tests" / "fixtures" / "openrtb" / "requests.jsonl"
 DASHBOARD = ROOT / "examples" / "grafana" / "bidcore-dashboard.json"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 REQUESTS_PER_ENGINE = 400
+# The demo bidder's experiments: two layers, one with two experiments and a bid multiplier,
+# one with a single experiment over all of it.
+EXPERIMENTS = """
+[[experiments.layers]]
+name = "pricing"
+seed = "pricing-2026"
+
+[[experiments.layers.experiments]]
+key = "multiplier"
+namespace = [0, 0.5]
+arms = [{name = "control"}, {name = "higher", bid_multiplier = 1.25}]
+
+[[experiments.layers.experiments]]
+key = "discount"
+namespace = [0.5, 1]
+coverage = 0.8
+arms = [{name = "control"}, {name = "half", bid_multiplier = 0.5}]
+
+[[experiments.layers]]
+name = "reach"
+seed = "reach-2026"
+
+[[experiments.layers.experiments]]
+key = "narrow"
+arms = [
+    {name = "control"},
+    {name = "two", campaigns = ["northwind-brand-display", "puzzlequest-installs"]},
+]
+"""
 
 T = TypeVar("T")
 
@@ -77,9 +111,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def bidder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``bidcore serve`` on a free port; its address."""
     tmp = tmp_path_factory.mktemp("serve")
+    config = tmp / "bidder.toml"  # the demo's, its models where they are, and experiments
+    models = (demo.config_path().parent / "models").as_posix()
+    config.write_text(
+        demo.config_path().read_text().replace('"models/', f'"{models}/') + EXPERIMENTS
+    )
     port = _free_port()
     command = [sys.executable, "-m", "bidcore.cli", "serve", "--port", str(port)]
-    command += ["--log-dir", str(tmp / "decisions")]
+    command += ["--config", str(config), "--log-dir", str(tmp / "decisions")]
     with (tmp / "serve.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
     address = f"127.0.0.1:{port}"
@@ -147,6 +186,12 @@ def _scalar(prometheus: str, expr: str) -> float:
     return float(result[0]["value"][1])
 
 
+def _bodies() -> list[bytes]:
+    """The requests ``traffic`` sends."""
+    corpus = [line for line in CORPUS.read_bytes().splitlines() if line.strip()]
+    return corpus[: 2 * REQUESTS_PER_ENGINE]
+
+
 def _post(connection: http.client.HTTPConnection, path: str, body: bytes) -> int:
     connection.request("POST", path, body, {"content-type": "application/json"})
     response = connection.getresponse()
@@ -172,7 +217,7 @@ def _histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
 def traffic(bidder: str, prometheus: str) -> Counter[int]:
     """Status counts of the corpus requests sent, half before and half after a reload of the
     engine, once Prometheus has scraped them all."""
-    bodies = [line for line in CORPUS.read_bytes().splitlines() if line.strip()]
+    bodies = _bodies()
     statuses: Counter[int] = Counter()
     connection = http.client.HTTPConnection(bidder, timeout=10)
     for body in bodies[:REQUESTS_PER_ENGINE]:
@@ -207,6 +252,32 @@ def test_prometheus_reads_back_the_bids_sent(prometheus: str, traffic: Counter[i
     assert _scalar(prometheus, 'bidcore_reloads_total{result="ok"}') == 1
     assert _scalar(prometheus, "resets(bidcore_requests_total[1h])") == 0
     assert _scalar(prometheus, "changes(bidcore_engine_loaded_timestamp_seconds[1h])") == 1
+
+
+def test_prometheus_reads_back_the_arms(prometheus: str, traffic: Counter[int]) -> None:
+    layers = bidcore.config.loads(demo.config_path().read_text() + EXPERIMENTS).experiments.layers
+    requests: Counter[tuple[str, str]] = Counter()
+    for body in _bodies():
+        try:
+            assigned = assign_request(body, layers)
+        except bidcore.InvalidRequestError:
+            continue
+        for a in assigned.values():
+            if a.arm is not None:
+                requests[a.experiment, a.arm] += 1
+    found = {
+        (r["metric"]["experiment"], r["metric"]["arm"]): float(r["value"][1])
+        for r in _query(prometheus, "bidcore_experiment_requests_total")
+    }
+    arms = [(e.key, a.name) for layer in layers for e in layer.experiments for a in e.arms]
+    assert found == {arm: requests[arm] for arm in arms}  # summed over the reload
+    valid = sum(traffic.values()) - traffic[400]
+    assert requests["narrow", "control"] + requests["narrow", "two"] == valid  # all of a layer
+    # Every bid was made in one arm of the narrow experiment.
+    narrow = 'sum(bidcore_experiment_bids_total{experiment="narrow"})'
+    assert _scalar(prometheus, narrow) == traffic[200]
+    for name in ("requests", "bids", "imp_bids", "bid_value"):
+        assert _scalar(prometheus, f"max(resets(bidcore_experiment_{name}_total[1h]))") == 0
 
 
 def test_prometheus_reads_back_the_decision_latency(

@@ -92,7 +92,7 @@ class ImpRecord(_Record, frozen=True, gc=False):
     ]
 
 
-class DecisionRecord(_Record, frozen=True, gc=False):
+class DecisionRecord(_Record, frozen=True, kw_only=True, gc=False):
     """One decision of the engine: a bid, a no-bid, or a refused (invalid) request."""
 
     v: Annotated[int, msgspec.Meta(description="the record format version")]
@@ -117,7 +117,19 @@ class DecisionRecord(_Record, frozen=True, gc=False):
     latency_ns: Annotated[
         int, msgspec.Meta(description="the native decision's duration, nanoseconds")
     ]
-    arms: Annotated[dict[str, str], msgspec.Meta(description="the experiment arm by layer")]
+    arms: Annotated[
+        dict[str, str],
+        msgspec.Meta(
+            description="the arm by experiment key, for each experiment the request is in"
+        ),
+    ]
+    units: Annotated[
+        dict[str, str],
+        msgspec.Meta(
+            description="by experiment key, the unit's pseudonymous key (16 hex digits, "
+            "bidcore.experiments.unit_key): what the analysis groups decisions by"
+        ),
+    ] = msgspec.field(default_factory=dict)
     models: Annotated[dict[str, str], msgspec.Meta(description="the model id by role")]
     imps: Annotated[list[ImpRecord], msgspec.Meta(description="the request's imps, in order")]
 

@@ -3,6 +3,7 @@
 from bidcore.experiments.assignment import (
     UNIT_SOURCES,
     Arm,
+    ArmShading,
     Assignment,
     Experiment,
     Experiments,
@@ -15,12 +16,14 @@ from bidcore.experiments.assignment import (
     load_layers,
     loads_layers,
     unit_id,
+    unit_key,
     unit_text,
 )
 
 __all__ = [
     "UNIT_SOURCES",
     "Arm",
+    "ArmShading",
     "Assignment",
     "Experiment",
     "Experiments",
@@ -33,5 +36,6 @@ __all__ = [
     "load_layers",
     "loads_layers",
     "unit_id",
+    "unit_key",
     "unit_text",
 ]

@@ -29,17 +29,20 @@ units. Layers are independent of each other: a unit gets at most one experiment 
 
 from __future__ import annotations
 
+import decimal
 import functools
 import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple, get_args
 
 import msgspec
 
-from bidcore.config import _decode
+from bidcore._amounts import micros
+from bidcore._decoding import decode
 from bidcore.errors import ConfigError
 from bidcore.features.reference import personal_data_allowed
 
@@ -48,6 +51,7 @@ from .hashing import Bucketing, equal_weights, namespace_bucket
 __all__ = [
     "UNIT_SOURCES",
     "Arm",
+    "ArmShading",
     "Assignment",
     "Experiment",
     "Experiments",
@@ -56,10 +60,12 @@ __all__ = [
     "arm_seed",
     "assign",
     "assign_request",
+    "compiled_layer",
     "growthbook_experiment",
     "load_layers",
     "loads_layers",
     "unit_id",
+    "unit_key",
     "unit_text",
 ]
 
@@ -98,17 +104,95 @@ class _Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     pass
 
 
+class ArmShading(_Struct, frozen=True):
+    """An arm's first-price shading, each field over the bidder's ``[shading]``: ``enabled``
+    turns it on or off; a ``center`` or ``scale`` gives the arm its own curve, used for every
+    request (the bidder's segments do not apply to it)."""
+
+    enabled: bool | None = None
+    center: Decimal | None = None
+    scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.center is not None:
+            try:
+                positive = micros(self.center) > 0
+            except (ValueError, decimal.InvalidOperation) as err:
+                raise ValueError(f"center: {err}") from None
+            if not positive:
+                raise ValueError(f"center must be positive, got {self.center}")
+        if self.scale is not None and not (0 < self.scale < math.inf):
+            raise ValueError("scale must be positive and finite")
+
+    @property
+    def own_curve(self) -> bool:
+        """Whether the arm brings its own curve (replacing the bidder's and its segments)."""
+        return self.center is not None or self.scale is not None
+
+
+Role = Literal["ctr", "cvr"]
+
+MULTIPLIER_MAX: Final = Decimal(100)
+
+
 class Arm(_Struct, frozen=True):
-    """One arm of an experiment: its name (in logs, metric labels and notice URLs) and its share
-    of the experiment's units. Leave every weight out for equal shares."""
+    """One arm of an experiment: its name (in logs, metric labels and notice URLs), its share
+    of the experiment's units, and what it changes for the experiment's campaigns.
+
+    Leave every weight out for equal shares. An arm that changes nothing is a control.
+
+    - ``models``: a model artifact per role (``ctr``, ``cvr``), in place of the bidder's;
+    - ``shading``: shading on or off, or its own curve (:class:`ArmShading`);
+    - ``bid_multiplier``: scales the value of an impression (exact, up to 6 decimals, in
+      ``(0, 100]``) before the caps, so ``max_bid`` still holds;
+    - ``campaigns``: only these of the experiment's campaigns bid in this arm;
+    - ``budget_share``: the arm's share of its campaigns' budgets (pacing and budgets, the
+      ledger of issue 7, enforce it; the engine carries it).
+    """
 
     name: str
     weight: float | None = None
+    models: dict[Role, str] = msgspec.field(default_factory=dict)
+    shading: ArmShading | None = None
+    bid_multiplier: Decimal | None = None
+    campaigns: tuple[str, ...] | None = None
+    budget_share: float | None = None
 
     def __post_init__(self) -> None:
         _check_name("name", self.name)
         if self.weight is not None and not (0 <= self.weight <= 1):
             raise ValueError(f"weight must be in [0, 1], got {self.weight}")
+        if any(not path for path in self.models.values()):
+            raise ValueError("models: an artifact path must not be empty")
+        if self.bid_multiplier is not None:
+            try:
+                ppm = micros(self.bid_multiplier)
+            except (ValueError, decimal.InvalidOperation) as err:
+                raise ValueError(f"bid_multiplier: {err}") from None
+            if not 0 < ppm <= micros(MULTIPLIER_MAX):
+                raise ValueError(f"bid_multiplier must be in (0, 100], got {self.bid_multiplier}")
+        if self.campaigns is not None:
+            if not self.campaigns:
+                raise ValueError("campaigns: list at least one (leave it out for all)")
+            repeated = _repeated(self.campaigns)
+            if repeated:
+                raise ValueError(f"campaigns: repeated: {repeated}")
+        if self.budget_share is not None and not (0 < self.budget_share <= 1):
+            raise ValueError(f"budget_share must be in (0, 1], got {self.budget_share}")
+
+    @property
+    def multiplier_ppm(self) -> int | None:
+        """``bid_multiplier`` in millionths (1.25 -> 1,250,000)."""
+        return None if self.bid_multiplier is None else micros(self.bid_multiplier)
+
+    def overrides(self) -> frozenset[str]:
+        """The parameters the arm sets: ``models.ctr``, ``models.cvr``, ``shading``,
+        ``bid_multiplier``, ``campaigns``, ``budget_share`` (each owned by one layer)."""
+        names = {f"models.{role}" for role in self.models}
+        for name in ("shading", "bid_multiplier", "campaigns", "budget_share"):
+            if getattr(self, name) is not None:
+                names.add(name)
+        return frozenset(names)
 
 
 class Experiment(_Struct, frozen=True):
@@ -160,6 +244,17 @@ class Experiment(_Struct, frozen=True):
                 raise ValueError(f"countries: {code!r} is not a 3-letter upper-case code")
         if any(not campaign for campaign in self.campaigns):
             raise ValueError("campaigns: ids must not be empty")
+        for arm in self.arms:
+            outside = sorted(set(arm.campaigns or ()) - set(self.campaigns or arm.campaigns or ()))
+            if outside:
+                raise ValueError(
+                    f"arms: {arm.name!r} lists campaigns outside the experiment's: {outside}"
+                )
+        shares = [arm.budget_share for arm in self.arms if arm.budget_share is not None]
+        if shares and len(shares) != len(self.arms):
+            raise ValueError("arms: give every arm a budget_share, or none")
+        if math.fsum(shares) > 1 + WEIGHT_TOLERANCE:
+            raise ValueError(f"arms: budget shares sum to {math.fsum(shares)}, more than 1")
 
     @property
     def weights(self) -> tuple[float, ...]:
@@ -222,6 +317,26 @@ class Experiments(_Struct, frozen=True):
                 raise ValueError(
                     f"layers: {what} must be unique across layers, repeated: {repeated}"
                 )
+        # Overlapping experiments stay independent when each parameter belongs to one layer:
+        # two layers setting the same one would decide, per unit, which of them wins.
+        owner: dict[str, str] = {}
+        for layer in self.layers:
+            for name in sorted(
+                {p for e in layer.experiments for a in e.arms for p in a.overrides()}
+            ):
+                if name in owner:
+                    raise ValueError(
+                        f"layers: {name} is set by arms in layers {owner[name]!r} and "
+                        f"{layer.name!r}; a parameter belongs to one layer"
+                    )
+                owner[name] = layer.name
+
+    def arms(self) -> Iterable[tuple[Layer, Experiment, Arm]]:
+        """Every arm with its experiment and layer, in config order."""
+        for layer in self.layers:
+            for experiment in layer.experiments:
+                for arm in experiment.arms:
+                    yield layer, experiment, arm
 
 
 class _Document(msgspec.Struct, frozen=True, kw_only=True):
@@ -237,7 +352,7 @@ def loads_layers(
 
         experiments.layers[0].experiments[1]: arms: weights sum to 0.9, not 1 (within 1e-06)
     """
-    return _decode(data, format, _Document).experiments.layers
+    return decode(data, format, _Document).experiments.layers
 
 
 def load_layers(path: str | Path) -> tuple[Layer, ...]:
@@ -337,6 +452,25 @@ def _compile_layer(layer: Layer) -> tuple[_Entry, ...]:
             )
         )
     return tuple(entries)
+
+
+def compiled_layer(layer: Layer) -> list[tuple[Experiment, tuple[int, int], Bucketing]]:
+    """Each experiment of ``layer`` with its namespace ``[lo, hi)`` over the 1,000 namespace
+    buckets and its :class:`Bucketing` (integer arm ranges): what the native engine is given."""
+    return [(e.experiment, (e.lo, e.hi), e.bucketing) for e in _compile(layer)]
+
+
+def unit_key(unit: str) -> str:
+    """The unit's pseudonymous key in the decision log (``units``): FNV-1a 64 of its UTF-8 as
+    16 hex digits. Stable across processes and languages, and not the id itself.
+
+    >>> unit_key("a")
+    'af63dc4c8601ec8c'
+    """
+    value = 0xCBF29CE484222325
+    for byte in unit.encode("utf-8", "surrogatepass"):
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
 
 
 def unit_text(value: object) -> str | None:

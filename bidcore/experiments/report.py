@@ -6,7 +6,7 @@ differences with the control) and writes ``report.md`` and one chart per metric 
 directory: on the left each arm's value with its 95% interval, on the right each treatment's
 difference with the control, with the fixed-horizon interval and the wider always-valid one.
 :func:`main_report` is ``bidcore experiments report LOG...``: it reads decision-log files and
-reports every layer they hold.
+reports every experiment they hold (by experiment key, as in the decisions' ``arms``).
 
 Charts are drawn by matplotlib's Agg canvas on a :class:`matplotlib.figure.Figure` (no pyplot,
 no global backend), so the report works without a display and in threads.
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,15 +40,17 @@ import numpy as np
 import numpy.typing as npt
 
 from bidcore.decisionlog import read
-from bidcore.experiments.analysis import Analysis, Metric, analyze, layers
+from bidcore.experiments.analysis import Analysis, Metric, analyze, experiments
 from bidcore.experiments.analysis.units import AnyRecord
 
 __all__ = ["main_report", "markdown", "write_report"]
 
+_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # an experiment key, and so a safe directory name
+
 
 def markdown(analysis: Analysis) -> str:
     """The report's Markdown: recommendation, SRM, notes, a row per arm, the differences."""
-    title = f"`{analysis.layer}`" if analysis.layer else ""
+    title = f"`{analysis.experiment}`" if analysis.experiment else ""
     lines = [f"## Experiment{' ' + title if title else ''}: {analysis.recommendation.action}", ""]
     lines += [f"- {reason}" for reason in analysis.recommendation.reasons]
     srm = analysis.srm
@@ -128,16 +131,17 @@ def main_report(
     paths: Iterable[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
-    layer: str | None = None,
+    experiment: str | None = None,
     control: str | None = None,
     weights: Mapping[str, float] | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
     """``bidcore experiments report LOG...``: read the log files (or directories), analyse
-    ``layer`` (default: every layer in the decisions, each in ``out_dir/<layer>`` when there
-    are several), print the Markdown and write the charts. Returns the exit status: 0, 1 when
-    the logs hold no experiment, 2 when they cannot be read or analysed."""
+    the experiment whose key is ``experiment`` (default: every experiment in the decisions,
+    each in ``out_dir/<key>`` when there are several), print the Markdown and write the
+    charts. Returns the exit status: 0, 1 when the logs hold no experiment, 2 when they cannot
+    be read or analysed (or a key found in them cannot name a directory)."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     records: list[AnyRecord] = []
@@ -147,15 +151,19 @@ def main_report(
     except (OSError, ValueError, msgspec.MsgspecError) as err:
         print(f"bidcore experiments report: {err}", file=stderr)
         return 2
-    names = [layer] if layer is not None else layers(records)
+    names = [experiment] if experiment is not None else experiments(records)
     if not names:
         print("bidcore experiments report: no decision carries an experiment arm", file=stderr)
         return 1
+    unsafe = [n for n in names if not _KEY.fullmatch(n) or n in (".", "..")]
+    if len(names) > 1 and unsafe:  # each goes to a directory of its name
+        print(f"bidcore experiments report: not an experiment key: {unsafe[0]!r}", file=stderr)
+        return 2
     for name in names:
         try:
-            analysis = analyze(records, layer=name, control=control, weights=weights)
+            analysis = analyze(records, experiment=name, control=control, weights=weights)
         except ValueError as err:
-            print(f"bidcore experiments report: layer {name}: {err}", file=stderr)
+            print(f"bidcore experiments report: experiment {name}: {err}", file=stderr)
             return 2
         target = Path(out_dir) if len(names) == 1 else Path(out_dir) / name
         print(write_report(analysis, target), file=stdout)

@@ -1,8 +1,10 @@
 """``decide``: the bidding decision of ``docs/engine.md``, read top to bottom.
 
-Request-level gates, then targeting per campaign, then per imp the eligibility steps (deal,
-creative, floor) for every targeted campaign in config order, one model call per role on the
-rows of the candidates that need it, and finally value, bounds, price and rank.
+The request's experiment arms first (``docs/experiments.md``, section 12), then request-level
+gates, then targeting per campaign (and the campaigns an arm leaves out), then per imp the
+eligibility steps (deal, creative, floor) for every targeted campaign in config order, one
+model call per role and model on the rows of the candidates that need it, and finally value
+(times the arm's multiplier), bounds, price (on the arm's shading table) and rank.
 """
 
 from __future__ import annotations
@@ -10,18 +12,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from bidcore.config import Campaign, Config, Creative
 from bidcore.openrtb.reference import inspect_request_py
 
+from .arms import Assigned, Settings, arm_model_key, assigned_arms, excluded, label, settings
 from .creatives import choose_creative
 from .deals import choose_deal
 from .decision import Candidate, Decision, ImpDecision
 from .gates import bid_currency, is_personal, seat_blocked
 from .money import convert_up, convertible, floor_micros
-from .pricing import bounds, curve, expected_surplus, shaded_price, value_micros
+from .pricing import bounds, curve, expected_surplus, scaled, shaded_price, value_micros
 from .response import Won, response
 from .scoring import ROLES, RoleModel, feature_row, predict_block, roles_needed
 from .targeting import failed_rule
@@ -59,14 +62,18 @@ class _Eligible:
     creative: Creative
     deal: dict[str, Any] | None
     floor: int
+    settings: Settings
 
 
 def decide(body: bytes, config: Config, models: Mapping[str, RoleModel], *, now: float) -> Decision:
     """The decision on the request ``body`` at time ``now`` (seconds since the epoch).
 
+    ``models`` maps each role to the bidder's model, and each experiment arm's model to the
+    key :func:`bidcore.engine.arm_model_key` gives it (``"ctr/shade-v2/treatment"``).
+
     Raises :class:`~bidcore.errors.InvalidRequestError` (a ``ValueError``) for a body the
-    engine refuses, and ``ValueError`` when a campaign needs a model ``models`` lacks or
-    ``now`` is not finite.
+    engine refuses, and ``ValueError`` when a campaign or an arm needs a model ``models``
+    lacks or ``now`` is not finite.
     """
     _check_models(config, models)
     if not math.isfinite(now):
@@ -74,29 +81,38 @@ def decide(body: bytes, config: Config, models: Mapping[str, RoleModel], *, now:
     view = inspect_request_py(body)
     personal = is_personal(view)
     imp_ids = [str(imp["id"]) for imp in view["imp"]]
+    # Assigned before any gate: a no-bid carries its arms too.
+    assigned = assigned_arms(view, config)
+    arms = {a.experiment.key: a.arm.name for a in assigned}
 
     if seat_blocked(view, config.bidder.seat):
-        return _no_bid(imp_ids, "blocked_seat", None, personal, [])
+        return _no_bid(imp_ids, "blocked_seat", None, personal, [], arms, {})
     currency = bid_currency(view, config.bidder.currency, config.fx)
     if currency is None:
-        return _no_bid(imp_ids, "currency", None, personal, [])
+        return _no_bid(imp_ids, "currency", None, personal, [], arms, {})
 
-    targeting = {
-        c.id: failed_rule(c.targeting, view, personal=personal, now=now) for c in config.campaigns
-    }
+    targeting: dict[str, str | None] = {}
+    for c in config.campaigns:
+        reason = failed_rule(c.targeting, view, personal=personal, now=now)
+        # Targeted, but left out by the request's arm: the arm runs no such campaign.
+        if reason is None and excluded(assigned, c.id):
+            reason = "no_campaign"
+        targeting[c.id] = reason
     if all(reason is not None for reason in targeting.values()):
         candidates = [
             Candidate(imp=imp, campaign=c.id, excluded_by=targeting[c.id])
             for imp in imp_ids
             for c in config.campaigns
         ]
-        return _no_bid(imp_ids, "no_campaign", currency, personal, candidates)
+        return _no_bid(imp_ids, "no_campaign", currency, personal, candidates, arms, targeting)
 
     imps: list[ImpDecision] = []
     won: list[Won] = []
     candidates = []
     for index in range(len(imp_ids)):
-        drafts, winner = _decide_imp(view, index, config, models, targeting, currency, now=now)
+        drafts, winner = _decide_imp(
+            view, index, config, models, targeting, currency, now=now, assigned=assigned
+        )
         candidates += drafts
         if winner is None:
             imps.append(ImpDecision(imp=imp_ids[index], reason=_imp_reason(drafts)))
@@ -121,6 +137,8 @@ def decide(body: bytes, config: Config, models: Mapping[str, RoleModel], *, now:
             imps=imps,
             response=None,
             candidates=candidates,
+            arms=arms,
+            targeting=targeting,
         )
     return Decision(
         bid=True,
@@ -128,8 +146,10 @@ def decide(body: bytes, config: Config, models: Mapping[str, RoleModel], *, now:
         currency=currency,
         personal=personal,
         imps=imps,
-        response=response(view, won, currency, config),
+        response=response(view, won, currency, config, label(assigned)),
         candidates=candidates,
+        arms=arms,
+        targeting=targeting,
     )
 
 
@@ -140,6 +160,14 @@ def _check_models(config: Config, models: Mapping[str, RoleModel]) -> None:
                 raise ValueError(
                     f"campaign {campaign.id!r} ({campaign.goal}) needs a {role!r} model"
                 )
+    # As the engine, every arm's model up front, whichever campaigns a request reaches.
+    for _, experiment, arm in config.experiments.arms():
+        for role in arm.models:
+            key = arm_model_key(role, experiment.key, arm.name)
+            if key not in models:
+                raise ValueError(
+                    f"arm {arm.name!r} of experiment {experiment.key!r} needs a {key!r} model"
+                )
 
 
 def _no_bid(
@@ -148,6 +176,8 @@ def _no_bid(
     currency: str | None,
     personal: bool,
     candidates: list[Candidate],
+    arms: dict[str, str],
+    targeting: dict[str, str | None],
 ) -> Decision:
     return Decision(
         bid=False,
@@ -157,6 +187,8 @@ def _no_bid(
         imps=[ImpDecision(imp=imp, reason=reason) for imp in imp_ids],
         response=None,
         candidates=candidates,
+        arms=arms,
+        targeting=targeting,
     )
 
 
@@ -168,7 +200,13 @@ def _imp_reason(drafts: list[Candidate]) -> str:
 
 
 def _eligible(
-    view: View, imp: View, campaign: Campaign, config: Config, currency: str, draft: Candidate
+    view: View,
+    imp: View,
+    campaign: Campaign,
+    config: Config,
+    currency: str,
+    draft: Candidate,
+    assigned: Sequence[Assigned],
 ) -> _Eligible | None:
     """Steps 1-3 (deal, creative, floor); ``None`` with ``draft.excluded_by`` set when the
     campaign may not bid on the imp."""
@@ -194,7 +232,14 @@ def _eligible(
     floor = convert_up(m, floor_currency, currency, config.fx)
     assert floor is not None  # convertible, checked above
     draft.floor = floor
-    return _Eligible(draft=draft, campaign=campaign, creative=creative, deal=deal, floor=floor)
+    return _Eligible(
+        draft=draft,
+        campaign=campaign,
+        creative=creative,
+        deal=deal,
+        floor=floor,
+        settings=settings(config, campaign, assigned),
+    )
 
 
 def _score(
@@ -205,19 +250,24 @@ def _score(
     *,
     now: float,
 ) -> None:
-    """Fills each candidate's features and scores: one model call per role, on the block of
-    rows of the candidates (in config order) whose goal needs that role."""
+    """Fills each candidate's features and scores: per role, one model call per model (the
+    bidder's, or an arm's) on the block of rows of the candidates (in config order) whose goal
+    needs that role and whose settings pick that model; blocks in the order of their first
+    candidate, as the engine scores them."""
     for role in ROLES:
-        needing = [e for e in eligible if role in roles_needed(e.campaign)]
-        if not needing:
-            continue
-        model = models[role]
-        rows = [
-            feature_row(view, model.spec, imp=index, now=now, campaign=e.campaign) for e in needing
-        ]
-        for e, row, prediction in zip(needing, rows, predict_block(model, rows), strict=True):
-            e.draft.features[role] = row
-            e.draft.scores[role] = prediction
+        blocks: dict[str, list[_Eligible]] = {}
+        for e in eligible:
+            if role in roles_needed(e.campaign):
+                blocks.setdefault(e.settings.models[role], []).append(e)
+        for key, needing in blocks.items():
+            model = models[key]
+            rows = [
+                feature_row(view, model.spec, imp=index, now=now, campaign=e.campaign)
+                for e in needing
+            ]
+            for e, row, prediction in zip(needing, rows, predict_block(model, rows), strict=True):
+                e.draft.features[role] = row
+                e.draft.scores[role] = prediction
 
 
 def _decide_imp(
@@ -229,8 +279,10 @@ def _decide_imp(
     currency: str,
     *,
     now: float,
+    assigned: Sequence[Assigned] = (),
 ) -> tuple[list[Candidate], Won | None]:
-    """Every campaign's draft for imp ``index`` (config order) and the imp's winner, if any."""
+    """Every campaign's draft for imp ``index`` (config order) and the imp's winner, if any,
+    under the request's arms ``assigned``."""
     imp: View = view["imp"][index]
     imp_id = str(imp["id"])
     drafts: list[Candidate] = []
@@ -239,7 +291,7 @@ def _decide_imp(
         draft = Candidate(imp=imp_id, campaign=campaign.id, excluded_by=targeting[campaign.id])
         drafts.append(draft)
         if draft.excluded_by is None:
-            found = _eligible(view, imp, campaign, config, currency, draft)
+            found = _eligible(view, imp, campaign, config, currency, draft, assigned)
             if found is not None:
                 eligible.append(found)
 
@@ -249,7 +301,8 @@ def _decide_imp(
     best = -math.inf
     for e in eligible:
         draft = e.draft
-        draft.value = value_micros(e.campaign, draft.scores)
+        # The arm's multiplier scales the value before the caps, so max_bid still holds.
+        draft.value = scaled(value_micros(e.campaign, draft.scores), e.settings.multiplier_ppm)
         b = bounds(draft.value, e.campaign, e.floor, config, currency)
         draft.lower, draft.upper = b.lower, b.upper
         if b.upper < b.lower:
@@ -259,8 +312,9 @@ def _decide_imp(
             continue
         deal_at = None if e.deal is None else e.deal.get("at")
         auction_type = deal_at if deal_at is not None else view["at"]
-        if auction_type == 1 and config.shading.enabled:
-            c = curve(config, view, e.creative.media, currency)
+        shading = e.settings.shading
+        if auction_type == 1 and shading.enabled:
+            c = curve(config, view, e.creative.media, currency, shading)
             draft.price = shaded_price(b, c)
             draft.surplus = expected_surplus(b.upper, draft.price, c)
         else:

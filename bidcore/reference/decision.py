@@ -57,6 +57,12 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     currency (``None`` when the request stopped before it was chosen); ``imps`` one entry per
     imp in request order (each carrying the request's reason when a request-level gate stopped
     it); ``response`` the OpenRTB response as parsed JSON, ``None`` without a bid.
+
+    ``arms`` maps each experiment the request is in to its arm (assigned before any gate, so a
+    no-bid has its arms too); ``targeting`` maps each campaign, in config order, to the
+    targeting rule that excluded it, ``no_campaign`` for one an arm leaves out, or ``None``
+    (empty when the seat or the currency gate stopped the request first), as ``explain``
+    shows them.
     """
 
     bid: bool
@@ -66,3 +72,5 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     imps: list[ImpDecision]
     response: dict[str, Any] | None
     candidates: list[Candidate]
+    arms: dict[str, str] = msgspec.field(default_factory=dict)
+    targeting: dict[str, str | None] = msgspec.field(default_factory=dict)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final, NamedTuple
 
-from bidcore.config import Campaign, Config, Media, micros
+from bidcore.config import Campaign, Config, Media, Shading, micros
 
 from .money import convert_down, convert_up
 from .view import View, ascii_upper, lookup
@@ -25,6 +25,7 @@ __all__ = [
     "bounds",
     "curve",
     "expected_surplus",
+    "scaled",
     "shaded_price",
     "value_micros",
     "win_rate",
@@ -63,6 +64,13 @@ def value_micros(campaign: Campaign, scores: Mapping[str, float]) -> int:
     return _micros_of_product(scores["ctr"] * scores["cvr"] * target_cpa * 1000.0)
 
 
+def scaled(value: int, multiplier_ppm: int) -> int:
+    """``value`` times an experiment arm's multiplier of ``multiplier_ppm`` millionths, in
+    integers and rounded down, within ``[0, VALUE_CAP]``: applied to the value before the caps,
+    so ``max_bid``, floors and ``min_bid`` bound the scaled value."""
+    return min(max(value * multiplier_ppm // 1_000_000, 0), VALUE_CAP)
+
+
 class Bounds(NamedTuple):
     """The price range in the bid currency; empty (``upper < lower``) means no bid."""
 
@@ -88,14 +96,19 @@ class Curve(NamedTuple):
     scale: float
 
 
-def curve(config: Config, view: View, media: Media, currency: str) -> Curve:
-    """The first shading segment matching the request and the bid's media, else the defaults.
+def curve(
+    config: Config, view: View, media: Media, currency: str, shading: Shading | None = None
+) -> Curve:
+    """The first segment of the shading table ``shading`` (the bidder's ``[shading]`` when
+    ``None``; an experiment arm's otherwise) matching the request and the bid's media, else the
+    table's defaults.
 
     The configured center is in the bidder's currency (as every config amount is); it is
     converted down to the bid currency in micros, then to a double, with 1 micro as the least
     center (``ln 0`` is undefined).
     """
-    shading = config.shading
+    if shading is None:
+        shading = config.shading
     country = lookup(view, "device", "geo", "country")
     country = ascii_upper(country) if isinstance(country, str) else None
     device_type = lookup(view, "device", "devicetype")

@@ -46,14 +46,14 @@ def fill(template: str, values: dict[str, str]) -> str:
     return _TEMPLATE.sub(replace, template)
 
 
-def _bid(won: Won, view: View, config: Config) -> dict[str, Any]:
+def _bid(won: Won, view: View, config: Config, arms: str) -> dict[str, Any]:
     creative = won.creative
     values = {
         "campaign": won.campaign.id,
         "creative": creative.id,
         "imp": won.imp,
         "request": str(view["id"]),
-        "arm": "",
+        "arm": arms,
         "price_bucket": price_bucket(won.price),
     }
     bid: dict[str, Any] = {
@@ -90,11 +90,16 @@ def _bid(won: Won, view: View, config: Config) -> dict[str, Any]:
     return bid
 
 
-def response(view: View, won: list[Won], currency: str, config: Config) -> dict[str, Any]:
-    """The response carrying one bid per won imp, in the request's imp order."""
+def response(
+    view: View, won: list[Won], currency: str, config: Config, arms: str = ""
+) -> dict[str, Any]:
+    """The response carrying one bid per won imp, in the request's imp order; ``arms`` fills
+    the ``{arm}`` placeholder (the request's arms as ``experiment:arm``, comma-separated, in
+    layer order)."""
+    bids = [_bid(w, view, config, arms) for w in won]
     answer: dict[str, Any] = {
         "id": view["id"],
-        "seatbid": [{"bid": [_bid(w, view, config) for w in won], "seat": config.bidder.seat}],
+        "seatbid": [{"bid": bids, "seat": config.bidder.seat}],
         "cur": currency,
     }
     if view.get("test") == 1:

@@ -364,11 +364,13 @@ def requests(draw: st.DrawFn) -> bytes:
 
 
 def _priced(candidates: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Candidates past targeting, comparable across both: who, why not, or at what price."""
+    """Candidates past targeting, comparable across both: who, why not, or at what price. A
+    campaign an experiment arm leaves out (``no_campaign``) is a targeting outcome too: the
+    engine lists it under ``targeting`` only."""
     return sorted(
         (c["imp"], c["campaign"], c["excluded_by"], c["creative"], c["deal"], c["price"])
         for c in candidates
-        if c["excluded_by"] not in TARGETING_REASONS
+        if c["excluded_by"] not in TARGETING_REASONS and c["excluded_by"] != "no_campaign"
     )
 
 
@@ -395,6 +397,7 @@ def assert_same_decision(
     assert got["reason"] == expected.reason
     assert got["currency"] == expected.currency
     assert got["personal"] == expected.personal
+    assert got["arms"] == expected.arms
     assert got["imps"] == [
         {
             "imp": i.imp,

@@ -1,12 +1,13 @@
 """The analysis of an experiment: per-arm metrics with intervals, differences, SRM, CUPED, an
 always-valid sequential test, guardrails and a recommendation.
 
-:func:`analyze` takes the decision log's records (decisions carry each layer's arm, notices
-their wins and bills), with clicks and conversions given by the caller until the log has them,
-and judges one layer; :func:`analyze_units` does the same from per-unit arrays
-(:class:`UnitTable`). numpy does the arithmetic, over one row per unit:
+:func:`analyze` takes the decision log's records (decisions carry their arm and unit in each
+experiment they are in, by experiment key; notices their wins and bills), with clicks and
+conversions given by the caller until the log has them, and judges one experiment;
+:func:`analyze_units` does the same from per-unit arrays (:class:`UnitTable`). numpy does the
+arithmetic, over one row per unit:
 
-- :mod:`.units`: the join of the records into per-unit sums;
+- :mod:`.units`: the join of the records into per-unit sums (a unit's decisions summed);
 - :mod:`.metrics`: the metrics, each a ratio of two sums (bid rate, win rate, spend, eCPM,
   CTR, CPA, ROI);
 - :mod:`.stats`: delta-method intervals, CUPED, differences, the sample-ratio-mismatch test;
@@ -81,7 +82,7 @@ __all__ = [
     "UnitTable",
     "analyze",
     "analyze_units",
-    "layers",
+    "experiments",
     "unit_table",
 ]
 
@@ -119,9 +120,10 @@ class Comparison:
 class Analysis:
     """Everything :func:`analyze` found: per-arm results (:attr:`arms`, by name), comparisons
     with the control, the sample-ratio-mismatch test, and the recommendation (overall and per
-    treatment arm), with :attr:`notes` on the data (records that joined nothing, ...)."""
+    treatment arm), with :attr:`notes` on the data (records that joined nothing, ...).
+    :attr:`experiment` is the experiment key analysed (``None`` for a table without one)."""
 
-    layer: str | None
+    experiment: str | None
     control: str
     alpha: float
     metrics: tuple[Metric, ...]
@@ -141,15 +143,17 @@ class Analysis:
         raise KeyError((metric, arm))
 
 
-def layers(records: Iterable[AnyRecord]) -> list[str]:
-    """The layers named in the decisions' ``arms``, sorted.
+def experiments(records: Iterable[AnyRecord]) -> list[str]:
+    """The experiment keys named in the decisions' ``arms``, sorted.
 
     >>> from bidcore.decisionlog import decode
     >>> decision = decode(b'{"v":1,"ts":0,"request":"r1","bid":false,"reason":"no_campaign",'
     ...     b'"nbr":null,"error":null,"currency":null,"test":false,"latency_ns":5000,'
-    ...     b'"arms":{"shading":"on","models":"ctr-v7"},"models":{},"imps":[]}')
-    >>> layers([decision])
-    ['models', 'shading']
+    ...     b'"arms":{"shade-v2":"on","ctr-v7":"treatment"},'
+    ...     b'"units":{"shade-v2":"af63dc4c8601ec8c","ctr-v7":"af63dc4c8601ec8c"},'
+    ...     b'"models":{},"imps":[]}')
+    >>> experiments([decision])
+    ['ctr-v7', 'shade-v2']
     """
     return sorted({k for r in records if isinstance(r, DecisionRecord) for k in r.arms})
 
@@ -157,7 +161,7 @@ def layers(records: Iterable[AnyRecord]) -> list[str]:
 def analyze(
     records: Iterable[AnyRecord],
     *,
-    layer: str | None = None,
+    experiment: str | None = None,
     control: str | None = None,
     weights: Mapping[str, float] | None = None,
     unit_of: Callable[[DecisionRecord], str | None] | None = None,
@@ -171,33 +175,35 @@ def analyze(
     spend_from: SpendSource = "auto",
     fx: Mapping[str, float] | None = None,
 ) -> Analysis:
-    """Analyse the experiment of ``layer`` (by default the only layer in the decisions).
+    """Analyse the experiment whose key is ``experiment`` (by default the only experiment in
+    the decisions).
 
     ``records``: decisions, notices (``bidcore.decisionlog.read`` gives both), and clicks and
     conversions (:class:`ClickRecord`, :class:`ConversionRecord`; clicks may come as
     ``clicks`` instead, Structs or ``(request, imp)`` keys). ``weights``: the arms' configured
-    weights for the sample-ratio-mismatch test (equal when ``None``). ``unit_of``: a decision's
-    unit id, when units are not requests (see :mod:`.units`). ``pre``: records from before the
-    experiment for CUPED, joined by ``unit_of`` (so it needs one). ``horizon_units``: the
-    planned number of units at the end, to which the sequential test is tuned (see
-    :mod:`.sequential`); keep it fixed across daily looks. The other arguments are those of
-    :func:`unit_table` and :func:`analyze_units`.
+    weights for the sample-ratio-mismatch test (equal when ``None``). A decision's unit is the
+    unit key the log gives it in ``experiment`` (``units``), or the request in records without
+    one; ``unit_of`` (a decision to its unit id) overrides that (see :mod:`.units`). ``pre``:
+    records from before the experiment for CUPED, joined by ``unit_of`` (so it needs one).
+    ``horizon_units``: the planned number of units at the end, to which the sequential test is
+    tuned (see :mod:`.sequential`); keep it fixed across daily looks. The other arguments are
+    those of :func:`unit_table` and :func:`analyze_units`.
     """
     records = list(records)
-    if layer is None:
-        names = layers(records)
+    if experiment is None:
+        names = experiments(records)
         if len(names) != 1:
-            raise ValueError(f"name the layer to analyse, among: {', '.join(names) or 'none'}")
-        layer = names[0]
+            raise ValueError(f"name the experiment to analyse, among: {', '.join(names) or 'none'}")
+        experiment = names[0]
 
     def table_of(
         records: Iterable[AnyRecord],
-        layer: str | None,
+        experiment: str | None,
         clicks: Iterable[ClickRecord | tuple[str, str]] | None,
     ) -> UnitTable:
         return unit_table(
             records,
-            layer=layer,
+            experiment=experiment,
             unit_of=unit_of,
             clicks=clicks,
             include_test=include_test,
@@ -205,7 +211,7 @@ def analyze(
             fx=fx,
         )
 
-    table = table_of(records, layer, clicks)
+    table = table_of(records, experiment, clicks)
     covariates = None
     if pre is not None:
         if unit_of is None:
@@ -336,7 +342,7 @@ def analyze_units(
         if a != control
     }
     return Analysis(
-        layer=table.layer,
+        experiment=table.experiment,
         control=control,
         alpha=alpha,
         metrics=chosen,
@@ -370,11 +376,13 @@ def _p99(latencies: npt.NDArray[np.float64]) -> float:
 
 def _notes(table: UnitTable, horizon_units: int | None) -> tuple[str, ...]:
     notes = []
-    if table.units is None:
-        notes.append(
-            "units are requests (the decision log has no unit id): if the layer randomises "
-            "users, intervals are too narrow"
+    if table.request_units:
+        which = (
+            "units are requests (the decisions carry no unit key)"
+            if table.units is None
+            else f"{table.request_units} decisions without a unit key are units of their own"
         )
+        notes.append(f"{which}: if the experiment randomises users, intervals are too narrow")
     unmatched = {k: v for k, v in table.unmatched.items() if v}
     if unmatched:
         notes.append(

@@ -4,21 +4,28 @@ The analysis works on one row per *unit* (whatever was randomised) and the arm i
 the counts and amounts of its requests summed. Ratio metrics (win rate, CTR, eCPM, ...) are
 ratios of such sums, which is what makes the delta method apply (:mod:`.stats`).
 
-Joins. A :class:`~bidcore.decisionlog.DecisionRecord` carries the arm of each layer
-(``arms``) and its imps; a win or bill :class:`~bidcore.decisionlog.NoticeRecord` joins the
-imp it names by ``(request, imp)``, and only when its campaign (if any) is the imp's winner.
-Duplicate notices of one kind for one imp count once. A click (:class:`ClickRecord`) or a
-conversion (:class:`ConversionRecord`) joins an impression the same way; clicks count at most
-once per impression. Records that join nothing are counted in :attr:`UnitTable.unmatched`.
+Joins. A :class:`~bidcore.decisionlog.DecisionRecord` carries the arm of each experiment the
+request is in (``arms``, by experiment key), its unit in each (``units``) and its imps; a win
+or bill :class:`~bidcore.decisionlog.NoticeRecord` joins the imp it names by
+``(request, imp)``, and only when its campaign (if any) is the imp's winner. Duplicate notices
+of one kind for one imp count once. A click (:class:`ClickRecord`) or a conversion
+(:class:`ConversionRecord`) joins an impression the same way; clicks count at most once per
+impression. Records that join nothing are counted in :attr:`UnitTable.unmatched`.
 
 Clicks and conversions are not in the decision log yet (the click endpoint arrives later):
 until then they come from the caller, as these Structs or, for clicks, as ``(request, imp)``
 keys.
 
-Units. A decision record has no unit id, so by default each decision (request) is its own
-unit. That is right when the layer randomises by request id; when it randomises users, pass
-``unit_of`` (a decision to its unit id) or the intervals will be too narrow, as the requests
-of one user are correlated.
+Units. A decision record names, per experiment, the unit it was randomised by: ``units``
+maps the experiment key to the unit's pseudonymous key (:func:`bidcore.experiments.unit_key`
+of the unit id, 16 hex digits). By default that key is the decision's unit, so the decisions of
+one user are summed into one row: their outcomes are correlated, and only per-unit sums give
+intervals of the right width when an experiment randomises users. A unit seen in two arms of
+one experiment (a config change that moved it, say) is left out and counted. Records without
+that key (written before the log had ``units``) fall back to the request: each such decision is
+a unit of its own, which is right only when the experiment randomises by request id
+(:attr:`UnitTable.request_units` counts them, and the analysis notes them). ``unit_of`` (a
+decision to its unit id, or ``None`` to leave it out) overrides both.
 
 Money. A notice's ``price_micros`` is a CPM in micros, so an impression costs
 ``price_micros / 1e9`` currency units (CPM / 1000). ``value`` is what the won impressions were
@@ -111,7 +118,11 @@ class UnitTable:
     ``impressions`` (imps whose spend is counted: billed, or won, see ``spend_from``),
     ``spend`` and ``value`` (currency units), ``profit`` (value - spend), and ``clicks`` and
     ``conversions`` when they were given. :attr:`latency_ns` holds every decision's latency
-    with its arm in :attr:`latency_arm`. Build one from arrays with :meth:`from_arrays`.
+    with its arm in :attr:`latency_arm`. :attr:`units` holds the unit ids (unit keys, request
+    ids for decisions without one, or ``unit_of``'s ids), ``None`` when every unit is a
+    request; :attr:`request_units` counts the units that are requests for want of a unit key.
+    :attr:`experiment` is the experiment key the table is of. Build one from arrays with
+    :meth:`from_arrays`.
 
     >>> table = UnitTable.from_arrays(["a", "b", "a"], requests=[1, 2, 1], spend=[0.5, 0, 1])
     >>> table.arms, table.arm.tolist(), table.counts().tolist()
@@ -124,10 +135,11 @@ class UnitTable:
     units: tuple[str, ...] | None = None
     latency_ns: Floats = field(default_factory=lambda: np.zeros(0))
     latency_arm: Ints = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
-    layer: str | None = None
+    experiment: str | None = None
     currency: str | None = None
     value_source: Literal["conversions", "bids"] = "bids"
     unmatched: Mapping[str, int] = field(default_factory=dict)
+    request_units: int = 0
 
     def __post_init__(self) -> None:
         for name, column in self.columns.items():
@@ -193,20 +205,23 @@ class UnitTable:
 def unit_table(
     records: Iterable[AnyRecord],
     *,
-    layer: str | None,
+    experiment: str | None,
     unit_of: Callable[[DecisionRecord], str | None] | None = None,
     clicks: Iterable[ClickRecord | tuple[str, str]] | None = None,
     include_test: bool = False,
     spend_from: SpendSource = "auto",
     fx: Mapping[str, float] | None = None,
 ) -> UnitTable:
-    """The per-unit sums of ``records`` for the arms of ``layer``.
+    """The per-unit sums of ``records`` for the arms of ``experiment`` (an experiment key, as
+    in the decisions' ``arms``).
 
-    Decisions without an arm in ``layer`` (outside the experiment), without a request id
-    (refused bodies) or marked ``test`` (unless ``include_test``) are left out. ``layer=None``
-    takes every decision with one arm named ``""``: a pre-period table for CUPED. ``unit_of``
-    gives a decision's unit id (``None``: leave it out); by default each decision is a unit. A
-    unit seen in two arms is left out (counted in ``unmatched["units_in_two_arms"]``).
+    Decisions without an arm in ``experiment`` (outside it), without a request id (refused
+    bodies) or marked ``test`` (unless ``include_test``) are left out. ``experiment=None`` takes
+    every decision with one arm named ``""``: a pre-period table for CUPED. A decision's unit is
+    its ``units[experiment]`` (the unit's key), or the request when it has none (an older
+    record: each such decision is a unit); ``unit_of`` overrides both, giving a decision's unit
+    id (``None``: leave it out). A unit seen in two arms is left out (counted in
+    ``unmatched["units_in_two_arms"]``).
 
     Spend is counted from bill notices, or from win notices when ``spend_from="win"``;
     ``"auto"`` takes bills when there are any, else wins. Amounts in several currencies need
@@ -217,17 +232,19 @@ def unit_table(
     ...                 value_micros=3_000_000, floor_micros=None, reason=None, scores={},
     ...                 features={})
     >>> decision = DecisionRecord(v=1, ts=0.0, request="r1", bid=True, reason=None, nbr=None,
-    ...     error=None, currency="USD", test=False, latency_ns=9000, arms={"L": "b"},
-    ...     models={}, imps=[imp])
+    ...     error=None, currency="USD", test=False, latency_ns=9000, arms={"ctr-v7": "b"},
+    ...     units={"ctr-v7": "af63dc4c8601ec8c"}, models={}, imps=[imp])
     >>> win = NoticeRecord(v=1, kind="win", ts=1.0, request="r1", imp="1", campaign="c1",
     ...     creative=None, price_micros=1_500_000, currency="USD", loss_reason=None,
     ...     min_to_win_micros=None)
-    >>> table = unit_table([decision, win, ClickRecord("r1", "1", 2.0)], layer="L")
+    >>> table = unit_table([decision, win, ClickRecord("r1", "1", 2.0)], experiment="ctr-v7")
+    >>> table.units
+    ('af63dc4c8601ec8c',)
     >>> {name: float(column[0]) for name, column in table.columns.items()}  # doctest: +NORMALIZE_WHITESPACE
     {'requests': 1.0, 'bid_requests': 1.0, 'bids': 1.0, 'wins': 1.0, 'impressions': 1.0,
      'spend': 0.0015, 'value': 0.003, 'profit': 0.0015, 'clicks': 1.0}
     """  # noqa: E501
-    joiner = _Joiner(layer, unit_of, include_test)
+    joiner = _Joiner(experiment, unit_of, include_test)
     notices: list[NoticeRecord] = []
     click_keys: set[tuple[str, str]] | None = None
     conversions: list[ConversionRecord] = []
@@ -256,16 +273,19 @@ class _Joiner:
 
     def __init__(
         self,
-        layer: str | None,
+        experiment: str | None,
         unit_of: Callable[[DecisionRecord], str | None] | None,
         include_test: bool,
     ) -> None:
-        self.layer = layer
+        self.experiment = experiment
         self.unit_of = unit_of
         self.include_test = include_test
         self.arm_index: dict[str, int] = {}
+        # units with an id (a unit key or unit_of's) by id; a request unit has none
         self.unit_index: dict[str, int] = {}
+        self.unit_id: list[str] = []  # per unit, its id (a request unit: the request id)
         self.unit_arm: list[int] = []
+        self.request_units: set[int] = set()
         self.conflicted: set[int] = set()
         # per decision
         self.d_unit: list[int] = []
@@ -282,20 +302,26 @@ class _Joiner:
     def add_decision(self, record: DecisionRecord) -> None:
         if record.request is None or (record.test and not self.include_test):
             return
-        arm_name = "" if self.layer is None else record.arms.get(self.layer)
+        arm_name = "" if self.experiment is None else record.arms.get(self.experiment)
         if arm_name is None:
             return
         arm = self.arm_index.setdefault(arm_name, len(self.arm_index))
-        unit_id = record.request if self.unit_of is None else self.unit_of(record)
-        if unit_id is None:
-            return
-        if self.unit_of is None:
-            unit = len(self.unit_arm)  # a decision per unit, even for a repeated request id
+        if self.unit_of is not None:
+            unit_id = self.unit_of(record)
+            if unit_id is None:
+                return
+        else:  # the unit's key; None in records written before the log had units
+            unit_id = None if self.experiment is None else record.units.get(self.experiment)
+        if unit_id is None:  # the request is the unit: a unit per decision, even for a repeat
+            unit = len(self.unit_arm)
             self.unit_arm.append(arm)
+            self.unit_id.append(record.request)
+            self.request_units.add(unit)
         else:
             unit = self.unit_index.setdefault(unit_id, len(self.unit_arm))
             if unit == len(self.unit_arm):
                 self.unit_arm.append(arm)
+                self.unit_id.append(unit_id)
             elif self.unit_arm[unit] != arm:
                 self.conflicted.add(unit)
         self.d_unit.append(unit)
@@ -401,7 +427,7 @@ class _Joiner:
         keep = np.ones(n_units, dtype=bool)
         keep[list(self.conflicted)] = False
         unmatched["units_in_two_arms"] = len(self.conflicted)
-        unit_ids = list(self.unit_index) if self.unit_of is not None else None
+        every_unit_a_request = len(self.request_units) == n_units
         arms = sorted(self.arm_index)  # by name; arm_index numbers them as first seen
         rank = np.zeros(len(arms), np.intp)
         for position, name in enumerate(arms):
@@ -411,13 +437,16 @@ class _Joiner:
             arms=tuple(arms),
             arm=unit_arm[keep],
             columns={name: column[keep] for name, column in columns.items()},
-            units=None if unit_ids is None else tuple(np.asarray(unit_ids, object)[keep].tolist()),
+            units=None
+            if every_unit_a_request
+            else tuple(np.asarray(self.unit_id, object)[keep].tolist()),
             latency_ns=np.asarray(self.d_latency, np.float64),
             latency_arm=rank[np.asarray(self.d_arm, np.intp)],
-            layer=self.layer,
+            experiment=self.experiment,
             currency=currency,
             value_source="conversions" if valued else "bids",
             unmatched=unmatched,
+            request_units=len(self.request_units),
         )
 
     def _imp_of(self, request: str | None, imp: str | None) -> int | None:

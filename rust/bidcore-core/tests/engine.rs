@@ -22,8 +22,15 @@ fn lines(name: &str) -> Vec<Vec<u8>> {
 }
 
 fn engine(log: Option<Arc<DecisionLog>>) -> Engine {
-    Engine::new(Plan::from_json(PLAN).expect("plan"), [None, None], RequestParser::default(), [None, None], log)
-        .expect("engine")
+    Engine::new(
+        Plan::from_json(PLAN).expect("plan"),
+        [None, None],
+        Vec::new(),
+        RequestParser::default(),
+        [None, None],
+        log,
+    )
+    .expect("engine")
 }
 
 #[test]
@@ -103,4 +110,84 @@ fn a_request_past_its_deadline_is_a_late_no_bid() {
     assert_eq!(outcome(Some(Duration::from_millis(1)), &mut out, &mut scratch), on_time);
     let late = engine.snapshot().no_bids.iter().find(|(r, _)| *r == Reason::Late).expect("late").1;
     assert_eq!(late, 1);
+}
+
+/// The plan's experiments: `boost` (layer `pricing`, by user id) multiplies the value of
+/// `everywhere` by 1.5 in arm `x1.5`; `curve` (layer `shading`, by request id) shades on its own
+/// curve in `steep` and leaves `night` out there.
+#[test]
+fn arms_change_the_decision_as_planned() {
+    let log = Arc::new(DecisionLog::new(4096).expect("log"));
+    let engine = engine(Some(log.clone()));
+    let arena = Bump::new();
+    let mut scratch = Scratch::default();
+    // Second price, no floor, a banner only `everywhere` (value 2) and `night` (1) can take.
+    let body = |user: usize| {
+        format!(
+            r#"{{"id":"q{user}","at":2,"imp":[{{"id":"1","banner":{{"w":300,"h":250}}}}],"user":{{"id":"u{user}"}},"site":{{"domain":"x.example"}}}}"#
+        )
+    };
+    let mut prices = std::collections::BTreeMap::<String, Vec<f64>>::new();
+    for user in 0..400 {
+        let body = body(user);
+        let (explanation, response) = engine.explain(body.as_bytes(), 1.8e9, &arena).expect("valid");
+        let arm = explanation.arms.iter().find(|(e, _)| e == "boost").map(|(_, a)| a.clone());
+        let Some(response) = response else { continue };
+        let response: Value = serde_json::from_slice(&response).expect("json");
+        let bid = &response["seatbid"][0]["bid"][0];
+        if bid["cid"] == "everywhere" {
+            let arm = arm.expect("the boost experiment covers every unit with a user id");
+            prices.entry(arm).or_default().push(bid["price"].as_f64().expect("price"));
+            // `{arm}` lists the request's arms, `experiment:arm`, comma-separated.
+            let nurl = bid["nurl"].as_str().expect("nurl");
+            let listed: Vec<String> = explanation.arms.iter().map(|(e, a)| format!("{e}%3A{a}")).collect();
+            assert!(nurl.ends_with(&format!("&arm={}", listed.join("%2C"))), "{nurl}");
+        }
+        let mut out = Vec::new();
+        engine.bid(body.as_bytes(), 1.8e9, None, &arena, &mut scratch, &mut out).expect("valid");
+    }
+    // Second price: the bid is the value, 2 in control and 3 in x1.5.
+    assert!(prices["control"].len() > 50 && prices["x1.5"].len() > 50, "{prices:?}");
+    assert!(prices["control"].iter().all(|&p| p == 2.0), "{:?}", prices["control"]);
+    assert!(prices["x1.5"].iter().all(|&p| p == 3.0), "{:?}", prices["x1.5"]);
+    // Every decision's record carries its arms and the units' keys.
+    let records = log.drain(usize::MAX);
+    assert_eq!(records.len(), 400);
+    assert!(records.iter().all(|r| r.arms.0.contains_key("boost") && r.units.0.contains_key("boost")));
+    let snapshot = engine.snapshot();
+    let assigned: u64 = snapshot.arms.iter().map(|a| a[0]).sum();
+    let in_arms = records.iter().map(|r| r.arms.0.len() as u64).sum::<u64>();
+    assert_eq!(assigned, in_arms);
+
+    // `steep` shades first-price bids on its own curve and has no `night`.
+    let first_price = |id: &str| {
+        format!(
+            r#"{{"id":"{id}","at":1,"imp":[{{"id":"1","banner":{{"w":300,"h":250}}}}],"site":{{"domain":"x.example"}}}}"#
+        )
+    };
+    // 23:00 at the daypart's UTC-4: `night` is targeted, and only an arm can leave it out.
+    let night_time = 1.8e9 - 5.0 * 3600.0;
+    let (mut control, mut steep) = (None, None);
+    for n in 0..400 {
+        let id = format!("r{n}");
+        let (explanation, response) = engine.explain(first_price(&id).as_bytes(), night_time, &arena).expect("valid");
+        let arm = explanation.arms.iter().find(|(e, _)| e == "curve").map(|(_, a)| a.as_str());
+        let price = response
+            .map(|r| serde_json::from_slice::<Value>(&r).expect("json")["seatbid"][0]["bid"][0]["price"].clone());
+        match arm {
+            Some("control") => {
+                let night = explanation.targeting.iter().find(|(c, _)| c == "night").expect("night").1;
+                assert_eq!(night, None, "control keeps night");
+                control = price.or(control);
+            }
+            Some("steep") => {
+                let night = explanation.targeting.iter().find(|(c, _)| c == "night").expect("night").1;
+                assert_eq!(night, Some(Reason::NoCampaign), "steep leaves night out");
+                steep = price.or(steep);
+            }
+            _ => {}
+        }
+    }
+    let (control, steep) = (control.expect("a control bid"), steep.expect("a steep bid"));
+    assert_ne!(control, steep, "the curves differ, so do the shaded prices");
 }

@@ -63,9 +63,9 @@ pub struct PyNativeEngine {
     engine: Engine,
 }
 
-/// One model as `bidcore.Engine` hands it over: the scorer, the feature extractor, and the
-/// campaign attribute names the spec reads.
-type ModelTuple<'py> = (Bound<'py, PyAny>, PyRef<'py, PyFeatureExtractor>, Vec<String>);
+/// One model as `bidcore.Engine` hands it over: its id, the scorer, the feature extractor, and
+/// the campaign attribute names the spec reads.
+type ModelTuple<'py> = (String, Bound<'py, PyAny>, PyRef<'py, PyFeatureExtractor>, Vec<String>);
 
 /// What to monitor of one model: its id, its score histogram's edges, and per monitored feature
 /// (name, column, edges).
@@ -73,9 +73,10 @@ type MonitorTuple = (String, Vec<f64>, Vec<(String, usize, Vec<f64>)>);
 
 #[pymethods]
 impl PyNativeEngine {
-    /// `plan`: the validated config as JSON (`bidcore.engine` builds it); `models`: role ->
-    /// (TreeEnsemble | CompiledModel, FeatureExtractor, campaign attribute names). Raises
-    /// `ConfigError` with the reason.
+    /// `plan`: the validated config as JSON (`bidcore.engine` builds it); `models`: role (or,
+    /// for an experiment arm's model, the key its plan names) -> (id, TreeEnsemble |
+    /// CompiledModel, FeatureExtractor, campaign attribute names). Raises `ConfigError` with
+    /// the reason.
     #[new]
     #[pyo3(signature = (plan, models, limits = None, monitors = None, log = None))]
     fn new(
@@ -88,9 +89,8 @@ impl PyNativeEngine {
     ) -> PyResult<Self> {
         let plan = Plan::from_json(plan).map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
         let mut roles: [Option<RoleModel>; 2] = [None, None];
-        for (name, (scorer, extractor, attributes)) in models {
-            let role =
-                Role::parse(&name).ok_or_else(|| PyValueError::new_err(format!("unknown model role {name:?}")))?;
+        let mut arm_models = Vec::new();
+        for (name, (id, scorer, extractor, attributes)) in models {
             let scorer = if let Ok(native) = scorer.cast::<PyTreeEnsemble>() {
                 native.get().scorer()
             } else if let Ok(compiled) = scorer.cast::<PyCompiledModel>() {
@@ -98,7 +98,13 @@ impl PyNativeEngine {
             } else {
                 return Err(PyValueError::new_err("a model must be a TreeEnsemble or a CompiledModel"));
             };
-            roles[role as usize] = Some(RoleModel { scorer, spec: extractor.spec(), attributes });
+            let model = RoleModel { id, scorer, spec: extractor.spec(), attributes };
+            match Role::parse(&name) {
+                Some(role) => roles[role as usize] = Some(model),
+                // An arm's model: the plan names it by this key.
+                None if name.contains('/') => arm_models.push((name, model)),
+                None => return Err(PyValueError::new_err(format!("unknown model role {name:?}"))),
+            }
         }
         let mut watch: [Option<MonitorPlan>; 2] = [None, None];
         for (name, (model, score_edges, features)) in monitors.unwrap_or_default() {
@@ -108,7 +114,7 @@ impl PyNativeEngine {
         }
         let parser = RequestParser::new(limits.map(|l| l.0).unwrap_or_default());
         let log = log.map(|l| l.0.clone());
-        let engine = Engine::new(plan, roles, parser, watch, log)
+        let engine = Engine::new(plan, roles, arm_models, parser, watch, log)
             .map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
         Ok(PyNativeEngine { engine })
     }
@@ -202,9 +208,17 @@ impl PyNativeEngine {
         Ok(d)
     }
 
+    /// Every experiment arm in config order (the order of `metrics()["arms"]`): experiment
+    /// key, arm name, budget share (None when the arm has none).
+    fn arms(&self) -> Vec<(String, String, Option<f64>)> {
+        self.engine.arms().map(|(e, a, share)| (e.to_owned(), a.to_owned(), share)).collect()
+    }
+
     /// What `bidcore.metrics` exports, counted natively since the engine was built: `requests`,
     /// `bids`, `imp_bids`, `no_bids` (every reason, zeros included); `campaigns`: per campaign
     /// id, `imp_bids` and `bid_micros` (bid prices summed, micros of the bidder's currency);
+    /// `arms`: per experiment arm in config order, `experiment`, `arm`, `requests` (assigned to
+    /// it), `bids` (requests bid on), `imp_bids` and `bid_micros`;
     /// `latency`: the native decision time as a histogram, `bounds_s` (upper bounds), `counts`
     /// per bucket (not cumulative; one more than the bounds, the last above the last bound),
     /// `sum_s` and `count`; `models`: per role, `model` (its name) and live histograms of its
@@ -221,6 +235,18 @@ impl PyNativeEngine {
             campaigns.set_item(id, c)?;
         }
         d.set_item("campaigns", campaigns)?;
+        let arms = PyList::empty(py);
+        for ((experiment, arm, _), [requests, bids, imp_bids, micros]) in self.engine.arms().zip(&s.arms) {
+            let a = PyDict::new(py);
+            a.set_item("experiment", experiment)?;
+            a.set_item("arm", arm)?;
+            a.set_item("requests", requests)?;
+            a.set_item("bids", bids)?;
+            a.set_item("imp_bids", imp_bids)?;
+            a.set_item("bid_micros", micros)?;
+            arms.append(a)?;
+        }
+        d.set_item("arms", arms)?;
         let latency = PyDict::new(py);
         latency.set_item("bounds_s", LATENCY_BOUNDS_NS.iter().map(|&ns| ns as f64 / 1e9).collect::<Vec<_>>())?;
         latency.set_item("counts", &s.latency_counts)?;
@@ -309,6 +335,11 @@ fn explanation_dict<'py>(py: Python<'py>, t: &Explanation, response: Option<&[u8
     d.set_item("reason", reason_name(t.reason))?;
     d.set_item("currency", t.currency.as_deref())?;
     d.set_item("personal", t.personal)?;
+    let arms = PyDict::new(py);
+    for (experiment, arm) in &t.arms {
+        arms.set_item(experiment, arm)?;
+    }
+    d.set_item("arms", arms)?;
     let targeting = PyDict::new(py);
     for (campaign, failure) in &t.targeting {
         targeting.set_item(campaign, reason_name(*failure))?;

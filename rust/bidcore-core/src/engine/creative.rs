@@ -110,6 +110,10 @@ impl Template {
         Ok(Template(pieces))
     }
 
+    pub fn has(&self, placeholder: Placeholder) -> bool {
+        self.0.contains(&Piece::Value(placeholder))
+    }
+
     /// Appends the template to `out` with each placeholder's value percent-encoded.
     pub fn fill<'v>(&self, values: &dyn Fn(Placeholder) -> &'v str, out: &mut String) {
         for piece in &self.0 {
@@ -161,6 +165,11 @@ fn template(text: &Option<String>) -> Result<Option<Template>, String> {
 
 impl Creative {
     /// `defaults`: the bidder's notice templates, used where the creative has none.
+    /// Whether the markup or a notice URL has `{arm}`.
+    pub fn uses_arm(&self) -> bool {
+        [&self.markup, &self.nurl, &self.burl, &self.lurl].into_iter().flatten().any(|t| t.has(Placeholder::Arm))
+    }
+
     pub fn build(plan: &CreativePlan, defaults: [&Option<String>; 3]) -> Result<Creative, String> {
         let media =
             Media::parse(&plan.media).ok_or_else(|| format!("creative {}: unknown media {:?}", plan.id, plan.media))?;

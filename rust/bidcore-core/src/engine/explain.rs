@@ -13,6 +13,8 @@ pub struct Explanation {
     pub currency: Option<String>,
     /// Whether user-level data was used (not under COPPA, LMT, GDPR without consent).
     pub personal: bool,
+    /// The request's arms: (experiment key, arm name) in layer order.
+    pub arms: Vec<(String, String)>,
     /// Per campaign in config order: the targeting rule that excluded it, if any.
     pub targeting: Vec<(String, Option<Reason>)>,
     pub candidates: Vec<CandidateTrace>,
@@ -94,10 +96,11 @@ impl Engine {
             trace.surplus = Some(c.surplus);
         }
         for role in Role::ALL {
-            let Some(model) = &self.models[role as usize] else { continue };
+            let m = c.settings.models[role as usize];
+            let Some(model) = self.models.get(m as usize) else { continue };
             if role.needed_by(campaign.goal) {
                 let mut row = vec![0.0; model.spec.len()];
-                model.spec.extract(request, c.imp, now, &campaign.attributes[role as usize], &mut row);
+                model.spec.extract(request, c.imp, now, &campaign.attributes[m as usize], &mut row);
                 trace.features.push((role.as_str(), row));
                 trace.scores.push((role.as_str(), c.predictions[role as usize]));
             }

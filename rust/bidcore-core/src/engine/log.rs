@@ -27,7 +27,7 @@ impl<V: Serialize> Serialize for Pairs<V> {
     }
 }
 
-/// Experiment arms by layer (filled once experiments exist; an empty map until then).
+/// A map by experiment key: the arm the request got, or its unit's key.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Arms(pub std::collections::BTreeMap<String, String>);
 
@@ -48,7 +48,11 @@ pub struct DecisionRecord {
     pub currency: Option<String>,
     pub test: bool,
     pub latency_ns: u64,
+    /// The arm by experiment key, for every experiment the request is in.
     pub arms: Arms,
+    /// The unit's pseudonymous key by experiment key (`bidcore.experiments.unit_key`): what the
+    /// analysis groups decisions by.
+    pub units: Arms,
     /// Model id by role.
     pub models: Pairs<String>,
     pub imps: Vec<ImpRecord>,
@@ -193,6 +197,7 @@ mod tests {
             test: false,
             latency_ns: 1200,
             arms: Arms::default(),
+            units: Arms::default(),
             models: Pairs(vec![("ctr", "m@1".into())]),
             imps: vec![ImpRecord {
                 imp: "1".into(),
@@ -214,7 +219,7 @@ mod tests {
         let json = String::from_utf8(serialize(&record("r1"), Format::Json)).unwrap();
         assert_eq!(
             json,
-            r#"{"v":1,"ts":1.5,"request":"r1","bid":true,"reason":null,"nbr":null,"error":null,"currency":"USD","test":false,"latency_ns":1200,"arms":{},"models":{"ctr":"m@1"},"imps":[{"imp":"1","campaign":"c","creative":"cr","deal":null,"price_micros":1500000,"value_micros":2000000,"floor_micros":0,"reason":null,"scores":{"ctr":0.25},"features":{"ctr":[1.0,null]}}]}"#
+            r#"{"v":1,"ts":1.5,"request":"r1","bid":true,"reason":null,"nbr":null,"error":null,"currency":"USD","test":false,"latency_ns":1200,"arms":{},"units":{},"models":{"ctr":"m@1"},"imps":[{"imp":"1","campaign":"c","creative":"cr","deal":null,"price_micros":1500000,"value_micros":2000000,"floor_micros":0,"reason":null,"scores":{"ctr":0.25},"features":{"ctr":[1.0,null]}}]}"#
         );
         let back: serde_json::Value = rmp_serde::from_slice(&serialize(&record("r1"), Format::Msgpack)).unwrap();
         assert_eq!(back, serde_json::from_str::<serde_json::Value>(&json).unwrap());

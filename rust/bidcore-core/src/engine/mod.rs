@@ -5,6 +5,7 @@
 //! thread, so a request allocates nothing once they have grown. The decision is
 //! `docs/engine.md`, rule by rule; `bidcore.reference` is the same decision in plain Python.
 
+mod arms;
 mod bitset;
 mod creative;
 mod explain;
@@ -24,9 +25,10 @@ use bumpalo::Bump;
 pub use explain::{CandidateTrace, Explanation, ImpOutcome};
 pub use log::{serialize, DecisionLog, DecisionRecord, Format, ImpRecord, LogStats, RECORD_VERSION};
 pub use observe::{HistogramSnapshot, MonitorPlan, MonitorSnapshot, Observer, Snapshot, LATENCY_BOUNDS_NS};
-pub use plan::{CampaignPlan, CreativePlan, GoalKind, Plan};
+pub use plan::{ArmPlan, ArmShadingPlan, CampaignPlan, CreativePlan, ExperimentPlan, GoalKind, LayerPlan, Plan};
 pub use reason::Reason;
 
+use self::arms::{Assigned, Layers, Overrides};
 use self::bitset::Bitset;
 use self::creative::{Creative, Media};
 use self::pricing::Curve;
@@ -64,10 +66,12 @@ impl Role {
     }
 }
 
-/// A model for one role: the scorer, its feature spec, and the names of the campaign
-/// attributes the spec reads (in the order `FeatureSpec::campaign` indexes them).
+/// A model for one role: its id (the decision log's), the scorer, its feature spec, and the
+/// names of the campaign attributes the spec reads (in the order `FeatureSpec::campaign`
+/// indexes them).
 #[derive(Clone)]
 pub struct RoleModel {
+    pub id: String,
     pub scorer: Arc<dyn Scorer>,
     pub spec: Arc<FeatureSpec>,
     pub attributes: Vec<String>,
@@ -83,9 +87,31 @@ struct Campaign {
     deals: Vec<String>,
     deals_only: bool,
     creatives: Vec<Creative>,
-    /// Per role, the campaign's attribute values in the role's spec order (NaN when unset).
-    attributes: [Vec<f64>; 2],
+    /// Per model of the engine's table, the campaign's attribute values in the model's spec
+    /// order (NaN when unset).
+    attributes: Vec<Vec<f64>>,
 }
+
+/// A shading table: the bidder's (index 0) or an arm's.
+#[derive(Debug, Clone)]
+struct Shading {
+    enabled: bool,
+    default_curve: (i64, f64),
+    segments: Vec<ShadingSegment>,
+}
+
+/// What decides a candidate's value and price beyond its campaign: the bidder's settings, or
+/// those of the arms that apply to the campaign.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Settings {
+    /// Per role, the model in the engine's table (NO_MODEL: the role has none).
+    models: [u32; 2],
+    shading: u16,
+    multiplier_ppm: i64,
+}
+
+const NO_MODEL: u32 = u32::MAX;
+const PPM: i64 = 1_000_000;
 
 #[derive(Debug, Clone)]
 struct ShadingSegment {
@@ -111,9 +137,17 @@ pub struct Scratch {
     sets: Bitset,
     facts: RequestFacts,
     candidates: Vec<Candidate>,
-    /// Per role, the imp's feature rows in candidate order.
+    /// Per role, the imp's feature rows: one block per model, candidates in order within it.
     rows: [Vec<f64>; 2],
     scores: Vec<f64>,
+    /// The models of a role already scored for this imp.
+    scored: Vec<u32>,
+    /// The request's arm in each layer that places it.
+    assigned: Vec<Assigned>,
+    /// `{arm}`'s value for the request (filled only when a template has `{arm}`).
+    arms_text: String,
+    /// The imp's win-rate curves, per shading table and media.
+    curves: Vec<Option<Curve>>,
     winners: Vec<Candidate>,
     /// `rank`'s order: (surplus bound, candidate, curve to shade on).
     order: Vec<(f64, usize, Option<Curve>)>,
@@ -134,9 +168,10 @@ struct Candidate {
     /// Index of the deal in the imp's `pmp.deals`.
     deal: Option<usize>,
     floor: i64,
+    settings: Settings,
     predictions: [f64; 2],
-    /// Per role, the candidate's row in `Scratch::rows` (NO_ROW: not scored by that role); for
-    /// a winner whose rows were kept, the offset in `Scratch::kept_rows`.
+    /// Per role, where the candidate's row starts in `Scratch::rows` (NO_ROW: not scored by
+    /// that role); for a winner whose rows were kept, in `Scratch::kept_rows`.
     rows: [u32; 2],
     value: i64,
     lower: i64,
@@ -150,14 +185,19 @@ pub struct Engine {
     seat: String,
     currency: String,
     fx: FxTable,
-    shading: bool,
-    default_curve: (i64, f64),
-    segments: Vec<ShadingSegment>,
+    /// The bidder's shading table, then the arms'.
+    shadings: Vec<Shading>,
     campaigns: Vec<Campaign>,
     index: TargetingIndex,
     /// Every campaign: where a request's eligible set starts.
     all: Bitset,
-    models: [Option<RoleModel>; 2],
+    /// The bidder's models, then the arms'.
+    models: Vec<RoleModel>,
+    /// Per role, the bidder's model in `models`.
+    base: [Option<u32>; 2],
+    layers: Layers,
+    /// Whether a template has `{arm}`.
+    uses_arm: bool,
     observer: Observer,
     log: Option<Arc<DecisionLog>>,
     tmax_margin: Duration,
@@ -171,11 +211,14 @@ const SPLIT_STEP: i64 = 12;
 impl Engine {
     /// Builds the engine; checks what the decision relies on (positive caps, known media,
     /// templates, a model for every goal that needs one, model widths equal to their specs).
+    /// `arm_models`: the models the experiment arms name, by the key their plan gives;
     /// `monitors`: per role, the model's id and the histograms its metrics keep (a role with a
-    /// model and no monitor plan is scored but not watched); `log`: where decisions are recorded.
+    /// model and no monitor plan is scored but not watched; arms' models are not watched);
+    /// `log`: where decisions are recorded.
     pub fn new(
         plan: Plan,
         models: [Option<RoleModel>; 2],
+        arm_models: Vec<(String, RoleModel)>,
         parser: RequestParser,
         monitors: [Option<MonitorPlan>; 2],
         log: Option<Arc<DecisionLog>>,
@@ -184,18 +227,31 @@ impl Engine {
         if !plan.fx.is_empty() && fx.rate(&plan.currency).is_none() {
             return Err(format!("fx has no rate for the bidder's currency {}", plan.currency));
         }
-        for (role, model) in Role::ALL.iter().zip(&models) {
-            if let Some(m) = model {
-                if m.scorer.num_features() != m.spec.len() || m.scorer.num_outputs() != 1 {
-                    return Err(format!(
-                        "the {} model takes {} features and gives {} outputs; its spec has {} features (one output needed)",
-                        role.as_str(),
-                        m.scorer.num_features(),
-                        m.scorer.num_outputs(),
-                        m.spec.len()
-                    ));
-                }
+        let check = |what: &str, m: &RoleModel| {
+            if m.scorer.num_features() != m.spec.len() || m.scorer.num_outputs() != 1 {
+                return Err(format!(
+                    "the {what} model takes {} features and gives {} outputs; its spec has {} features (one output needed)",
+                    m.scorer.num_features(),
+                    m.scorer.num_outputs(),
+                    m.spec.len()
+                ));
             }
+            Ok(())
+        };
+        let mut table: Vec<RoleModel> = Vec::new();
+        let mut base = [None, None];
+        for (role, model) in Role::ALL.iter().zip(models) {
+            if let Some(m) = model {
+                check(role.as_str(), &m)?;
+                base[*role as usize] = Some(table.len() as u32);
+                table.push(m);
+            }
+        }
+        let mut keyed = std::collections::HashMap::new();
+        for (key, m) in arm_models {
+            check(&key, &m)?;
+            keyed.insert(key, table.len() as u32);
+            table.push(m);
         }
         let defaults = [&plan.nurl, &plan.burl, &plan.lurl];
         let mut campaigns = Vec::with_capacity(plan.campaigns.len());
@@ -204,20 +260,21 @@ impl Engine {
                 return Err(format!("campaign {}: amounts out of range", c.id));
             }
             for role in Role::ALL {
-                if role.needed_by(c.goal) && models[role as usize].is_none() {
+                if role.needed_by(c.goal) && base[role as usize].is_none() {
                     return Err(format!("campaign {} needs a {} model", c.id, role.as_str()));
                 }
             }
             let creatives =
                 c.creatives.iter().map(|p| Creative::build(p, defaults)).collect::<Result<Vec<_>, String>>()?;
-            let attributes = Role::ALL.map(|role| match &models[role as usize] {
-                Some(m) => m
-                    .attributes
-                    .iter()
-                    .map(|name| c.features.iter().find(|(n, _)| n == name).map_or(f64::NAN, |&(_, v)| v))
-                    .collect(),
-                None => Vec::new(),
-            });
+            let attributes = table
+                .iter()
+                .map(|m| {
+                    m.attributes
+                        .iter()
+                        .map(|name| c.features.iter().find(|(n, _)| n == name).map_or(f64::NAN, |&(_, v)| v))
+                        .collect()
+                })
+                .collect();
             campaigns.push(Campaign {
                 id: c.id.clone(),
                 goal: c.goal,
@@ -252,8 +309,56 @@ impl Engine {
                 scale: s.scale,
             });
         }
-        for (role, (model, monitor)) in Role::ALL.iter().zip(models.iter().zip(&monitors)) {
-            let width = model.as_ref().map(|m| m.spec.len());
+        let bidder_shading = Shading {
+            enabled: plan.shading.enabled,
+            default_curve: (plan.shading.center, plan.shading.scale),
+            segments,
+        };
+        let mut shadings = vec![bidder_shading.clone()];
+        let ids: std::collections::HashMap<&str, usize> =
+            plan.campaigns.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+        let layers =
+            Layers::build(&plan.experiments, plan.campaigns.len(), &|id| ids.get(id).copied(), &mut |key, arm| {
+                let what = format!("experiment {key}, arm {}", arm.name);
+                let mut overrides = Overrides::default();
+                for (role, model) in &arm.models {
+                    let r = Role::parse(role).ok_or_else(|| format!("{what}: unknown model role {role:?}"))?;
+                    if base[r as usize].is_none() {
+                        return Err(format!("{what}: replaces the {role} model, which the bidder has none of"));
+                    }
+                    let index = keyed.get(model).ok_or_else(|| format!("{what}: no model {model:?} was given"))?;
+                    overrides.models[r as usize] = Some(*index);
+                }
+                if let Some(p) = &arm.shading {
+                    let own_curve = p.center.is_some() || p.scale.is_some();
+                    let curve = (
+                        p.center.unwrap_or(bidder_shading.default_curve.0),
+                        p.scale.unwrap_or(bidder_shading.default_curve.1),
+                    );
+                    if !curve_ok(curve.0, curve.1) {
+                        return Err(format!("{what}: shading center and scale must be positive"));
+                    }
+                    shadings.push(Shading {
+                        enabled: p.enabled.unwrap_or(bidder_shading.enabled),
+                        default_curve: curve,
+                        // An arm's own curve applies to every request: the segments are the bidder's.
+                        segments: if own_curve { Vec::new() } else { bidder_shading.segments.clone() },
+                    });
+                    overrides.shading = Some(u16::try_from(shadings.len() - 1).map_err(|_| "too many shading arms")?);
+                }
+                if let Some(ppm) = arm.multiplier_ppm {
+                    if !(1..=100 * PPM).contains(&ppm) {
+                        return Err(format!("{what}: the bid multiplier must be in (0, 100]"));
+                    }
+                    overrides.multiplier_ppm = Some(ppm);
+                }
+                if arm.budget_share.is_some_and(|s| !(s > 0.0 && s <= 1.0)) {
+                    return Err(format!("{what}: budget_share must be in (0, 1]"));
+                }
+                Ok(overrides)
+            })?;
+        for (role, (model, monitor)) in Role::ALL.iter().zip(base.iter().zip(&monitors)) {
+            let width = model.map(|m| table[m as usize].spec.len());
             match (width, monitor) {
                 (None, Some(_)) => return Err(format!("a monitor for the {} model, which is absent", role.as_str())),
                 (Some(w), Some(m)) if m.features.iter().any(|(_, column, _)| *column >= w) => {
@@ -262,7 +367,8 @@ impl Engine {
                 _ => {}
             }
         }
-        let observer = Observer::new(plan.campaigns.len(), monitors)?;
+        let observer = Observer::new(plan.campaigns.len(), layers.arm_count(), monitors)?;
+        let uses_arm = campaigns.iter().flat_map(|c| &c.creatives).any(Creative::uses_arm);
         Ok(Engine {
             parser,
             index: TargetingIndex::build(&plan.campaigns),
@@ -270,11 +376,12 @@ impl Engine {
             seat: plan.seat,
             currency: plan.currency.to_ascii_uppercase(),
             fx,
-            shading: plan.shading.enabled,
-            default_curve: (plan.shading.center, plan.shading.scale),
-            segments,
+            shadings,
             campaigns,
-            models,
+            models: table,
+            base,
+            uses_arm,
+            layers,
             observer,
             log,
             tmax_margin: Duration::from_millis(plan.tmax_margin_ms),
@@ -288,6 +395,12 @@ impl Engine {
 
     pub fn log(&self) -> Option<&Arc<DecisionLog>> {
         self.log.as_ref()
+    }
+
+    /// Every experiment arm in config order (the order of `Snapshot::arms`): experiment key,
+    /// arm name, budget share.
+    pub fn arms(&self) -> impl Iterator<Item = (&str, &str, Option<f64>)> {
+        self.layers.arms().map(|(e, a)| (e.key.as_str(), a.name.as_str(), a.budget_share))
     }
 
     pub fn campaign_ids(&self) -> impl Iterator<Item = &str> {
@@ -327,6 +440,10 @@ impl Engine {
         };
         let late = || deadline.is_some_and(|d| Instant::now() >= d);
         scratch.keep_rows = self.log.is_some();
+        self.layers.assign(&request, &mut scratch.assigned);
+        if !scratch.assigned.is_empty() {
+            self.observer.arm_requests(scratch.assigned.iter().map(|a| self.layers.arm_index(a)));
+        }
         let decided = if late() {
             self.request_no_bid(&request, Reason::Late, None)
         } else {
@@ -337,11 +454,18 @@ impl Engine {
             Decided::Bid { .. } if late() => Outcome::NoBid(Reason::Late),
             Decided::Bid { currency } => {
                 bid_currency = Some(currency);
-                self.write_response(&request, currency, &scratch.winners, out);
-                self.observer.bid(scratch.winners.len() as u64);
+                self.arms_text(&scratch.assigned, &mut scratch.arms_text);
+                self.write_response(&request, currency, &scratch.winners, &scratch.arms_text, out);
+                let imps = scratch.winners.len() as u64;
+                self.observer.bid(imps);
+                let mut value = 0;
                 for w in &scratch.winners {
                     let micros = self.fx.convert_down(Micros(w.price), currency, &self.currency).map_or(0, |m| m.0);
                     self.observer.campaign_bid(w.campaign, micros.max(0) as u64);
+                    value += micros.max(0) as u64;
+                }
+                if !scratch.assigned.is_empty() {
+                    self.observer.arm_bids(scratch.assigned.iter().map(|a| self.layers.arm_index(a)), imps, value);
                 }
                 Outcome::Bid
             }
@@ -408,11 +532,31 @@ impl Engine {
             currency: currency.map(str::to_owned),
             test: request.test == Some(1),
             latency_ns,
-            arms: log::Arms::default(),
+            arms: log::Arms(
+                scratch
+                    .assigned
+                    .iter()
+                    .map(|a| (self.layers.experiment(a).key.clone(), self.layers.arm(a).name.clone()))
+                    .collect(),
+            ),
+            units: log::Arms(
+                scratch
+                    .assigned
+                    .iter()
+                    .map(|a| (self.layers.experiment(a).key.clone(), arms::unit_key(request, a)))
+                    .collect(),
+            ),
             models: log::Pairs(
                 Role::ALL
                     .iter()
-                    .filter_map(|&r| Some((r.as_str(), self.observer.model(r as usize)?.to_owned())))
+                    .filter_map(|&r| {
+                        let chosen = scratch
+                            .assigned
+                            .iter()
+                            .find_map(|a| self.layers.arm(a).overrides.models[r as usize])
+                            .or(self.base[r as usize])?;
+                        Some((r.as_str(), self.models[chosen as usize].id.clone()))
+                    })
                     .collect(),
             ),
             imps: records,
@@ -448,7 +592,7 @@ impl Engine {
         record.value_micros = Some(w.value);
         record.floor_micros = Some(w.floor);
         for role in Role::ALL {
-            let Some(model) = &self.models[role as usize] else { continue };
+            let Some(model) = self.models.get(w.settings.models[role as usize] as usize) else { continue };
             if !role.needed_by(campaign.goal) {
                 continue;
             }
@@ -468,11 +612,16 @@ impl Engine {
         let request = self.parser.parse(body, arena)?;
         let mut scratch = Scratch::default();
         let mut trace = Explanation::default();
+        self.layers.assign(&request, &mut scratch.assigned);
+        for a in &scratch.assigned {
+            trace.arms.push((self.layers.experiment(a).key.clone(), self.layers.arm(a).name.clone()));
+        }
         let decided = self.decide(&request, now, &mut scratch, Some(&mut trace));
         let response = match decided {
             Decided::Bid { currency } => {
                 let mut out = Vec::new();
-                self.write_response(&request, currency, &scratch.winners, &mut out);
+                self.arms_text(&scratch.assigned, &mut scratch.arms_text);
+                self.write_response(&request, currency, &scratch.winners, &scratch.arms_text, &mut out);
                 Some(out)
             }
             Decided::NoBid(reason) => {
@@ -514,12 +663,20 @@ impl Engine {
         scratch.sets.copy_from(&self.all);
         scratch.facts.fill(request);
         self.index.eligible(request, &scratch.facts, now, &mut scratch.eligible, &mut scratch.sets);
+        if self.layers.excludes() {
+            for a in &scratch.assigned {
+                if let Some(excluded) = &self.layers.arm(a).overrides.excluded {
+                    scratch.eligible.and_not(excluded);
+                }
+            }
+        }
         if let Some(t) = trace.as_deref_mut() {
             for (i, c) in self.campaigns.iter().enumerate() {
                 let failure = if scratch.eligible.contains(i) {
                     None
                 } else {
-                    self.index.first_failure(i, request, &scratch.facts, now)
+                    // Targeted, but left out by the request's arm: the arm runs no such campaign.
+                    self.index.first_failure(i, request, &scratch.facts, now).or(Some(Reason::NoCampaign))
                 };
                 t.targeting.push((c.id.clone(), failure));
             }
@@ -594,7 +751,10 @@ impl Engine {
             let campaign = &self.campaigns[c];
             let step = self.candidate(request, imp_index, imp, deals, private, c, currency);
             match step {
-                Ok(candidate) => scratch.candidates.push(candidate),
+                Ok(mut candidate) => {
+                    candidate.settings = self.settings(c, &scratch.assigned);
+                    scratch.candidates.push(candidate);
+                }
                 Err((reason, creative, deal)) => {
                     tally.add(reason);
                     if let Some(t) = trace.as_deref_mut() {
@@ -691,6 +851,7 @@ impl Engine {
             creative,
             deal,
             floor: floor.0,
+            settings: self.bidder_settings(),
             predictions: [f64::NAN; 2],
             rows: [NO_ROW; 2],
             value: 0,
@@ -701,43 +862,101 @@ impl Engine {
         })
     }
 
-    /// Scores the imp's candidates, one block per role, in candidate order.
+    /// `{arm}`: the request's arms as `experiment:arm`, comma-separated, in layer order; built
+    /// only when some template has the placeholder.
+    fn arms_text(&self, assigned: &[Assigned], text: &mut String) {
+        text.clear();
+        if !self.uses_arm {
+            return;
+        }
+        for (i, a) in assigned.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&self.layers.arm(a).label);
+        }
+    }
+
+    /// The bidder's settings: its models, its shading, no multiplier.
+    fn bidder_settings(&self) -> Settings {
+        Settings { models: self.base.map(|m| m.unwrap_or(NO_MODEL)), shading: 0, multiplier_ppm: PPM }
+    }
+
+    /// Campaign `c`'s settings under the request's arms: each arm that applies to the campaign
+    /// sets what it overrides (a parameter belongs to one layer, so no two arms set the same).
+    fn settings(&self, c: usize, assigned: &[Assigned]) -> Settings {
+        let mut settings = self.bidder_settings();
+        for a in assigned {
+            if !self.layers.applies(a, c) {
+                continue;
+            }
+            let o = &self.layers.arm(a).overrides;
+            for r in 0..2 {
+                if let Some(m) = o.models[r] {
+                    settings.models[r] = m;
+                }
+            }
+            if let Some(s) = o.shading {
+                settings.shading = s;
+            }
+            if let Some(ppm) = o.multiplier_ppm {
+                settings.multiplier_ppm = ppm;
+            }
+        }
+        settings
+    }
+
+    /// Scores the imp's candidates: per role, one block per model the candidates use (the
+    /// bidder's, or an arm's), candidates in order within a block.
     fn score(&self, request: &Request<'_>, imp: usize, now: f64, scratch: &mut Scratch) {
         for role in Role::ALL {
             let r = role as usize;
-            let Some(model) = &self.models[r] else { continue };
-            let width = model.spec.len();
             let rows = &mut scratch.rows[r];
             rows.clear();
-            let mut count = 0u32;
-            for candidate in &mut scratch.candidates {
-                let campaign = &self.campaigns[candidate.campaign];
-                if role.needed_by(campaign.goal) {
+            scratch.scored.clear();
+            for first in 0..scratch.candidates.len() {
+                let m = scratch.candidates[first].settings.models[r];
+                if m == NO_MODEL
+                    || !role.needed_by(self.campaigns[scratch.candidates[first].campaign].goal)
+                    || scratch.scored.contains(&m)
+                {
+                    continue;
+                }
+                scratch.scored.push(m);
+                let model = &self.models[m as usize];
+                let width = model.spec.len();
+                let block = rows.len();
+                let mut count = 0usize;
+                for candidate in &mut scratch.candidates[first..] {
+                    let campaign = &self.campaigns[candidate.campaign];
+                    if candidate.settings.models[r] != m || !role.needed_by(campaign.goal) {
+                        continue;
+                    }
                     let start = rows.len();
                     if count == 0 {
                         // The request's part of the row is the same for every campaign: built
-                        // once per imp, then copied with each campaign's attributes filled in.
-                        rows.resize(width, 0.0);
-                        model.spec.extract(request, imp, now, &[], rows);
+                        // once per imp and model, then copied with each campaign's attributes.
+                        rows.resize(start + width, 0.0);
+                        model.spec.extract(request, imp, now, &[], &mut rows[start..]);
                     } else {
-                        rows.extend_from_within(0..width);
+                        rows.extend_from_within(block..block + width);
                     }
-                    model.spec.fill_campaign(&campaign.attributes[r], &mut rows[start..]);
-                    candidate.rows[r] = count;
+                    model.spec.fill_campaign(&campaign.attributes[m as usize], &mut rows[start..]);
+                    candidate.rows[r] = start as u32;
                     count += 1;
                 }
-            }
-            if count == 0 {
-                continue;
-            }
-            scratch.scores.clear();
-            scratch.scores.resize(count as usize, 0.0);
-            model.scorer.predict(rows, &mut scratch.scores);
-            self.observer.scored(r, rows, width, &scratch.scores);
-            for candidate in &mut scratch.candidates {
-                if candidate.rows[r] != NO_ROW {
-                    candidate.predictions[r] =
-                        scratch.scores.get(candidate.rows[r] as usize).copied().unwrap_or(f64::NAN);
+                scratch.scores.clear();
+                scratch.scores.resize(count, 0.0);
+                model.scorer.predict(&rows[block..], &mut scratch.scores);
+                if self.base[r] == Some(m) {
+                    self.observer.scored(r, &rows[block..], width, &scratch.scores);
+                }
+                let mut k = 0;
+                for candidate in &mut scratch.candidates[first..] {
+                    if candidate.rows[r] != NO_ROW && candidate.settings.models[r] == m {
+                        candidate.predictions[r] = scratch.scores.get(k).copied().unwrap_or(f64::NAN);
+                        k += 1;
+                    }
                 }
             }
         }
@@ -745,16 +964,16 @@ impl Engine {
 
     /// Copies the winner's rows to `kept_rows` (the next imp reuses `rows`) and points at them.
     fn keep_rows(&self, winner: &mut Candidate, scratch: &mut Scratch) {
-        for role in Role::ALL {
-            let r = role as usize;
-            let (Some(model), row) = (&self.models[r], winner.rows[r]) else { continue };
+        for r in 0..2 {
+            let (Some(model), row) = (self.models.get(winner.settings.models[r] as usize), winner.rows[r]) else {
+                continue;
+            };
             if row == NO_ROW {
                 continue;
             }
-            let width = model.spec.len();
-            let start = row as usize * width;
+            let start = row as usize;
             winner.rows[r] = scratch.kept_rows.len() as u32;
-            scratch.kept_rows.extend_from_slice(&scratch.rows[r][start..start + width]);
+            scratch.kept_rows.extend_from_slice(&scratch.rows[r][start..start + model.spec.len()]);
         }
     }
 
@@ -782,9 +1001,11 @@ impl Engine {
         order.clear();
         let shaded = &mut scratch.shaded;
         shaded.clear();
-        let mut curves = [None; Media::COUNT];
+        let curves = &mut scratch.curves;
+        curves.clear();
+        curves.resize(self.shadings.len() * Media::COUNT, None);
         for (k, c) in scratch.candidates.iter_mut().enumerate() {
-            match self.bound(request, deals, c, currency, &mut curves) {
+            match self.bound(request, deals, c, currency, curves) {
                 Err(reason) => tally.add(reason),
                 Ok(None) => order.push((c.surplus, k, None)),
                 Ok(Some(curve)) => order.push(((c.upper - c.lower) as f64, k, Some(curve))),
@@ -842,7 +1063,7 @@ impl Engine {
         trace: &mut Explanation,
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
-        let mut curves = [None; Media::COUNT];
+        let mut curves = vec![None; self.shadings.len() * Media::COUNT];
         for k in 0..scratch.candidates.len() {
             let mut candidate = scratch.candidates[k];
             let priced = self.bound(request, deals, &mut candidate, currency, &mut curves).map(|curve| {
@@ -866,19 +1087,21 @@ impl Engine {
 
     /// Value and bounds (`docs/engine.md`, steps 4-6); then either the price and surplus of an
     /// unshaded bid, or the curve to shade on (step 7), which `rank` applies when needed.
-    /// `curves` keeps the imp's curve per media (it depends on the request, the media and the
-    /// currency only), so a curve is found and its `ln(center)` taken once per imp.
+    /// `curves` keeps the imp's curve per shading table and media (it depends on the request,
+    /// the table, the media and the currency only), so a curve is found and its `ln(center)`
+    /// taken once per imp.
     fn bound(
         &self,
         request: &Request<'_>,
         deals: &[Deal<'_>],
         c: &mut Candidate,
         currency: &str,
-        curves: &mut [Option<Curve>; Media::COUNT],
+        curves: &mut [Option<Curve>],
     ) -> Result<Option<Curve>, Reason> {
         let campaign = &self.campaigns[c.campaign];
         let [p_ctr, p_cvr] = c.predictions;
-        c.value = pricing::value(campaign.goal, campaign.amount, p_ctr, p_cvr);
+        c.value =
+            pricing::scale(pricing::value(campaign.goal, campaign.amount, p_ctr, p_cvr), c.settings.multiplier_ppm);
         let fx = &self.fx;
         let bidder = self.currency.as_str();
         let upper = fx.convert_down(Micros(c.value.min(campaign.max_bid)), bidder, currency);
@@ -890,9 +1113,11 @@ impl Engine {
             return Err(if c.upper < c.floor { Reason::BelowFloor } else { Reason::BelowMinBid });
         }
         let at = c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2);
-        if at == 1 && self.shading {
+        let table = usize::from(c.settings.shading);
+        if at == 1 && self.shadings[table].enabled {
             let media = campaign.creatives[c.creative].media;
-            return Ok(Some(*curves[media as usize].get_or_insert_with(|| self.curve(request, media, currency))));
+            let slot = &mut curves[table * Media::COUNT + media as usize];
+            return Ok(Some(*slot.get_or_insert_with(|| self.curve(request, media, currency, &self.shadings[table]))));
         }
         // Second price, or first price unshaded: the bid is the bound, ranked by it.
         c.price = c.upper;
@@ -900,8 +1125,9 @@ impl Engine {
         Ok(None)
     }
 
-    /// The win-rate curve for this request and media, in the bid currency's units.
-    fn curve(&self, request: &Request<'_>, media: Media, currency: &str) -> Curve {
+    /// The win-rate curve of shading table `shading` for this request and media, in the bid
+    /// currency's units.
+    fn curve(&self, request: &Request<'_>, media: Media, currency: &str, shading: &Shading) -> Curve {
         let device = request.device.as_deref();
         let country = device.and_then(|d| d.geo.as_ref()).and_then(|g| g.country.as_ref());
         let devicetype = device.and_then(|d| d.devicetype);
@@ -910,7 +1136,8 @@ impl Engine {
                 && (s.device_types.is_empty() || devicetype.is_some_and(|d| s.device_types.contains(&d)))
                 && (s.media.is_empty() || s.media.contains(&media))
         };
-        let (center, scale) = self.segments.iter().find(matches).map_or(self.default_curve, |s| (s.center, s.scale));
+        let (center, scale) =
+            shading.segments.iter().find(matches).map_or(shading.default_curve, |s| (s.center, s.scale));
         let center = self.fx.convert_down(Micros(center), &self.currency, currency).map_or(0, |m| m.0);
         let center = if center > 0 { center as f64 / 1e6 } else { 1e-6 };
         Curve::new(center, scale)
@@ -932,6 +1159,7 @@ fn invalid_record(now: f64, err: &RequestError) -> impl FnOnce(u64) -> DecisionR
         test: false,
         latency_ns,
         arms: log::Arms::default(),
+        units: log::Arms::default(),
         models: log::Pairs(Vec::new()),
         imps: Vec::new(),
     }

@@ -91,6 +91,9 @@ pub struct Snapshot {
     /// Per campaign, in config order: imps bid on and the bid prices summed, in micros of the
     /// bidder's currency.
     pub campaigns: Vec<(u64, u64)>,
+    /// Per experiment arm, in config order: requests assigned to it, requests bid on, imps bid
+    /// on, and the bid prices summed (micros of the bidder's currency).
+    pub arms: Vec<[u64; 4]>,
     /// Per bucket of [`LATENCY_BOUNDS_NS`], then above the last bound (not cumulative).
     pub latency_counts: Vec<u64>,
     pub latency_sum_ns: u64,
@@ -104,12 +107,15 @@ const NO_BIDS: usize = 3;
 const LATENCY: usize = NO_BIDS + NUM_REASONS;
 const LATENCY_SUM: usize = LATENCY + LATENCY_BOUNDS_NS.len() + 1;
 const CAMPAIGNS: usize = LATENCY_SUM + 1;
+/// Slots per experiment arm (after the campaigns'): requests, bids, imp bids, bid value.
+const ARM_SLOTS: usize = 4;
 
 /// The engine's counters.
 pub struct Observer {
     lines: Box<[Line]>,
     lines_per_shard: usize,
     campaigns: usize,
+    arms: usize,
     monitors: [Option<Monitor>; 2],
 }
 
@@ -120,10 +126,10 @@ impl std::fmt::Debug for Observer {
 }
 
 impl Observer {
-    /// Counters for `campaigns` campaigns and, per role, the model to monitor. Edges must be
-    /// sorted and finite with at least two entries.
-    pub fn new(campaigns: usize, monitors: [Option<MonitorPlan>; 2]) -> Result<Observer, String> {
-        let mut next = CAMPAIGNS + 2 * campaigns;
+    /// Counters for `campaigns` campaigns, `arms` experiment arms and, per role, the model to
+    /// monitor. Edges must be sorted and finite with at least two entries.
+    pub fn new(campaigns: usize, arms: usize, monitors: [Option<MonitorPlan>; 2]) -> Result<Observer, String> {
+        let mut next = CAMPAIGNS + 2 * campaigns + ARM_SLOTS * arms;
         let mut bins = |edges: Vec<f64>, what: &str| -> Result<Bins, String> {
             if edges.len() < 2 || edges.iter().any(|e| !e.is_finite()) || edges.windows(2).any(|w| w[0] > w[1]) {
                 return Err(format!("{what}: histogram edges must be finite, sorted and at least two"));
@@ -148,7 +154,7 @@ impl Observer {
         }
         let lines_per_shard = next.div_ceil(SLOTS_PER_LINE);
         let lines = (0..SHARDS * lines_per_shard).map(|_| Line::default()).collect();
-        Ok(Observer { lines, lines_per_shard, campaigns, monitors: built })
+        Ok(Observer { lines, lines_per_shard, campaigns, arms, monitors: built })
     }
 
     /// The model ids being monitored, by role index.
@@ -186,6 +192,30 @@ impl Observer {
         let shard = self.shard();
         shard.add(CAMPAIGNS + campaign, 1);
         shard.add(CAMPAIGNS + self.campaigns + campaign, micros);
+    }
+
+    fn arm_slot(&self, arm: usize) -> usize {
+        CAMPAIGNS + 2 * self.campaigns + ARM_SLOTS * arm
+    }
+
+    /// A request assigned to each of `arms`.
+    pub fn arm_requests(&self, arms: impl Iterator<Item = usize>) {
+        let shard = self.shard();
+        for arm in arms {
+            shard.add(self.arm_slot(arm), 1);
+        }
+    }
+
+    /// A bid of a request in each of `arms`: `imps` imps at `micros` of the bidder's currency
+    /// in all.
+    pub fn arm_bids(&self, arms: impl Iterator<Item = usize>, imps: u64, micros: u64) {
+        let shard = self.shard();
+        for arm in arms {
+            let slot = self.arm_slot(arm);
+            shard.add(slot + 1, 1);
+            shard.add(slot + 2, imps);
+            shard.add(slot + 3, micros);
+        }
     }
 
     pub fn latency(&self, ns: u64) {
@@ -229,6 +259,7 @@ impl Observer {
             campaigns: (0..self.campaigns)
                 .map(|c| (total(CAMPAIGNS + c), total(CAMPAIGNS + self.campaigns + c)))
                 .collect(),
+            arms: (0..self.arms).map(|a| std::array::from_fn(|i| total(self.arm_slot(a) + i))).collect(),
             latency_counts: (0..=LATENCY_BOUNDS_NS.len()).map(|i| total(LATENCY + i)).collect(),
             latency_sum_ns: total(LATENCY_SUM),
             monitors: self
@@ -272,7 +303,7 @@ mod tests {
 
     #[test]
     fn bins_follow_the_artifact_rule() {
-        let o = Observer::new(2, [Some(plan()), None]).unwrap();
+        let o = Observer::new(2, 0, [Some(plan()), None]).unwrap();
         // Scores: below the first edge -> bin 0; an inner edge goes right; above -> last bin.
         o.scored(0, &[0.0, 5.0, 0.0, f64::NAN], 2, &[-1.0, 0.25]);
         o.scored(0, &[0.0, 25.0], 2, &[2.0]);
@@ -286,7 +317,7 @@ mod tests {
 
     #[test]
     fn counts_sum_over_threads() {
-        let o = Observer::new(3, [None, None]).unwrap();
+        let o = Observer::new(3, 2, [None, None]).unwrap();
         std::thread::scope(|scope| {
             for _ in 0..20 {
                 scope.spawn(|| {
@@ -295,6 +326,8 @@ mod tests {
                         o.campaign_bid(2, 7);
                         o.latency(i * 100);
                         o.no_bid(Reason::BelowFloor);
+                        o.arm_requests([1].into_iter());
+                        o.arm_bids([1].into_iter(), 2, 5);
                     }
                 });
             }
@@ -303,6 +336,7 @@ mod tests {
         assert_eq!(s.requests, 20_000);
         assert_eq!(s.campaigns[2], (20_000, 140_000));
         assert_eq!(s.campaigns[0], (0, 0));
+        assert_eq!(s.arms, vec![[0; 4], [20_000, 20_000, 40_000, 100_000]]);
         assert_eq!(s.latency_counts.iter().sum::<u64>(), 20_000);
         // 0..=1000 ns land in the first bucket (le 1 µs): i in 0..=10.
         assert_eq!(s.latency_counts[0], 20 * 11);
@@ -314,9 +348,9 @@ mod tests {
     fn bad_edges_are_refused() {
         let mut p = plan();
         p.score_edges = vec![1.0, 0.0];
-        assert!(Observer::new(0, [Some(p), None]).is_err());
+        assert!(Observer::new(0, 0, [Some(p), None]).is_err());
         let mut p = plan();
         p.features[0].2 = vec![0.0, f64::INFINITY];
-        assert!(Observer::new(0, [Some(p), None]).is_err());
+        assert!(Observer::new(0, 0, [Some(p), None]).is_err());
     }
 }

@@ -25,6 +25,70 @@ pub struct Plan {
     pub tmax_margin_ms: u64,
     pub shading: ShadingPlan,
     pub campaigns: Vec<CampaignPlan>,
+    /// Layers of experiments (`bidcore.engine` computes the integer bucket ranges).
+    #[serde(default)]
+    pub experiments: Vec<LayerPlan>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerPlan {
+    pub name: String,
+    pub seed: String,
+    pub hash_version: i64,
+    /// Where the unit id is read from, in order (`user.id`, `user.buyeruid`, `device.ifa`,
+    /// `id`); the request id is the last resort regardless.
+    pub unit: Vec<String>,
+    pub experiments: Vec<ExperimentPlan>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentPlan {
+    pub key: String,
+    /// The arms' hash seed (`bidcore.experiments.arm_seed`).
+    pub seed: String,
+    /// `[lo, hi)` over the 1,000 namespace buckets.
+    pub namespace: (u32, u32),
+    /// Per arm, `[lo, hi)` over the hash version's buckets.
+    pub ranges: Vec<(u32, u32)>,
+    #[serde(default)]
+    pub countries: Vec<String>,
+    #[serde(default)]
+    pub device_types: Vec<i32>,
+    /// The campaigns the arms change; empty: every campaign.
+    #[serde(default)]
+    pub campaigns: Vec<String>,
+    pub arms: Vec<ArmPlan>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmPlan {
+    pub name: String,
+    /// `(role, model key)`: the key names the model in the models handed to the engine.
+    #[serde(default)]
+    pub models: Vec<(String, String)>,
+    #[serde(default)]
+    pub shading: Option<ArmShadingPlan>,
+    #[serde(default)]
+    pub multiplier_ppm: Option<i64>,
+    #[serde(default)]
+    pub campaigns: Option<Vec<String>>,
+    #[serde(default)]
+    pub budget_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmShadingPlan {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Micros of the bidder's currency.
+    #[serde(default)]
+    pub center: Option<i64>,
+    #[serde(default)]
+    pub scale: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -45,6 +45,16 @@ pub fn value(goal: GoalKind, amount: i64, p_ctr: f64, p_cvr: f64) -> i64 {
     v.clamp(0.0, 1e18) as i64
 }
 
+/// `value` times an experiment arm's multiplier of `ppm` millionths, rounded down (exact in
+/// integers; at most 10^18 micros, like `value`).
+pub fn scale(value: i64, ppm: i64) -> i64 {
+    if ppm == 1_000_000 {
+        return value;
+    }
+    let scaled = i128::from(value) * i128::from(ppm) / 1_000_000;
+    scaled.clamp(0, 1_000_000_000_000_000_000) as i64
+}
+
 /// The first-price bid on `curve` between `lower` and `upper` (`lower <= upper`): the peak of
 /// the expected surplus `(upper - b) * w(b)` on the grid, walking up from `lower` until a
 /// surplus falls below the best so far (the first on ties). The surplus is log-concave in `b`,

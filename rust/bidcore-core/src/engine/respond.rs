@@ -22,6 +22,7 @@ impl Engine {
         request: &Request<'_>,
         currency: &str,
         winners: &[Candidate],
+        arms: &str,
         out: &mut Vec<u8>,
     ) {
         let request_id = request.id.as_ref().map_or("", |s| s.as_str());
@@ -39,7 +40,7 @@ impl Engine {
                         Placeholder::Creative => &creative.id,
                         Placeholder::Imp => imp_id,
                         Placeholder::Request => request_id,
-                        Placeholder::Arm => "",
+                        Placeholder::Arm => arms,
                         Placeholder::PriceBucket => &bucket,
                     }
                 };

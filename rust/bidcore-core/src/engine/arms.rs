@@ -1,0 +1,342 @@
+//! Experiments on the hot path: the arm a request gets in each layer, and what each arm changes
+//! for a campaign (`docs/experiments.md`).
+//!
+//! Assignment is `bidcore.experiments.assign` natively: the unit id from the layer's sources
+//! (personal ones only when the request allows personal data, the request id last), its
+//! namespace slot `fnv(unit + "__" + seed) % 1000`, the experiment owning that slot, its
+//! filters, then the arm bucket compared with integer ranges Python computed from GrowthBook's
+//! float bounds (so the two sides cannot round differently). Nothing here allocates per request.
+
+use super::bitset::Bitset;
+use super::plan::{ArmPlan, LayerPlan};
+use crate::experiments::{v2_bucket, Fnv, HashVersion};
+use crate::openrtb::Request;
+
+/// Where a unit id is read from, in a layer's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    UserId,
+    BuyerUid,
+    DeviceIfa,
+    RequestId,
+}
+
+impl Source {
+    fn parse(name: &str) -> Option<Source> {
+        Some(match name {
+            "user.id" => Source::UserId,
+            "user.buyeruid" => Source::BuyerUid,
+            "device.ifa" => Source::DeviceIfa,
+            "id" => Source::RequestId,
+            _ => return None,
+        })
+    }
+
+    fn personal(self) -> bool {
+        !matches!(self, Source::RequestId)
+    }
+
+    /// The source's unit id in `request`, when present and not empty.
+    pub fn read<'r>(self, request: &'r Request<'_>) -> Option<&'r str> {
+        let text = match self {
+            Source::UserId => request.user.as_deref().and_then(|u| u.id.as_ref()),
+            Source::BuyerUid => request.user.as_deref().and_then(|u| u.buyeruid.as_ref()),
+            Source::DeviceIfa => request.device.as_deref().and_then(|d| d.ifa.as_ref()),
+            Source::RequestId => request.id.as_ref(),
+        };
+        text.map(|s| s.as_str()).filter(|s| !s.is_empty())
+    }
+}
+
+/// What an arm sets for the campaigns of its experiment. Indices are the engine's: a model in
+/// its model table, a shading table.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub models: [Option<u32>; 2],
+    pub shading: Option<u16>,
+    /// The value's multiplier in millionths.
+    pub multiplier_ppm: Option<i64>,
+    /// The experiment's campaigns this arm leaves out (`campaigns` lists the others).
+    pub excluded: Option<Bitset>,
+}
+
+#[derive(Debug)]
+pub struct Arm {
+    /// `experiment:arm`, as the `{arm}` placeholder and the metrics name it.
+    pub label: String,
+    pub name: String,
+    pub overrides: Overrides,
+    /// Share of the campaigns' budgets (carried for the budget ledger).
+    pub budget_share: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Experiment {
+    pub key: String,
+    seed: String,
+    /// Hash v2 hashes `seed + unit`: the state after the seed, computed once.
+    seed_state: Fnv,
+    /// Namespace `[lo, hi)` over the 1,000 v1 buckets.
+    namespace: (u32, u32),
+    /// Per arm, its `[lo, hi)` bucket range.
+    ranges: Vec<(u32, u32)>,
+    countries: Vec<String>,
+    device_types: Vec<i32>,
+    /// The campaigns the arms change (None: every campaign).
+    scope: Option<Bitset>,
+    pub arms: Vec<Arm>,
+    /// The index of the experiment's first arm among all arms (counters are per arm).
+    pub first_arm: usize,
+}
+
+#[derive(Debug)]
+struct Layer {
+    /// `"__" + seed`: the namespace hash is `fnv(unit + "__" + seed)`.
+    namespace_suffix: String,
+    version: HashVersion,
+    sources: Vec<Source>,
+    experiments: Vec<Experiment>,
+}
+
+/// A request's arm in one layer: indices into [`Layers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assigned {
+    pub layer: u16,
+    pub experiment: u16,
+    pub arm: u16,
+    /// Where the unit id was read (the decision log reads it again for the unit's key).
+    pub source: Source,
+}
+
+/// Every layer, ready to assign.
+#[derive(Debug, Default)]
+pub struct Layers {
+    layers: Vec<Layer>,
+    arms: usize,
+    /// Whether some arm leaves campaigns out (the eligible set is then narrowed per request).
+    excludes: bool,
+}
+
+impl Layers {
+    /// Builds the layers; `campaign` finds a campaign's index by id, `arm_setup` turns an arm's
+    /// plan into overrides (model and shading indices are the engine's).
+    pub fn build(
+        plans: &[LayerPlan],
+        campaigns: usize,
+        campaign: &dyn Fn(&str) -> Option<usize>,
+        arm_setup: &mut dyn FnMut(&str, &ArmPlan) -> Result<Overrides, String>,
+    ) -> Result<Layers, String> {
+        let mut layers = Vec::with_capacity(plans.len());
+        let mut arms = 0;
+        let mut excludes = false;
+        let set_of = |ids: &[String], what: &str| -> Result<Bitset, String> {
+            let mut set = Bitset::empty(campaigns);
+            for id in ids {
+                set.insert(campaign(id).ok_or_else(|| format!("{what}: unknown campaign {id:?}"))?);
+            }
+            Ok(set)
+        };
+        for plan in plans {
+            let version = HashVersion::parse(plan.hash_version)
+                .ok_or_else(|| format!("layer {}: hash_version must be 1 or 2", plan.name))?;
+            let sources = plan
+                .unit
+                .iter()
+                .map(|s| Source::parse(s).ok_or_else(|| format!("layer {}: unknown unit source {s:?}", plan.name)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut experiments = Vec::with_capacity(plan.experiments.len());
+            for e in &plan.experiments {
+                let what = format!("experiment {}", e.key);
+                let (lo, hi) = e.namespace;
+                if lo >= hi || hi > 1000 || e.ranges.len() != e.arms.len() {
+                    return Err(format!("{what}: namespace or ranges out of shape"));
+                }
+                if e.ranges.iter().any(|&(l, h)| l > h || h > version.buckets()) {
+                    return Err(format!("{what}: a bucket range is out of bounds"));
+                }
+                let scope = if e.campaigns.is_empty() { None } else { Some(set_of(&e.campaigns, &what)?) };
+                let mut built = Vec::with_capacity(e.arms.len());
+                for a in &e.arms {
+                    let mut overrides = arm_setup(&e.key, a)?;
+                    if let Some(allowed) = &a.campaigns {
+                        let allowed = set_of(allowed, &what)?;
+                        let mut excluded = scope.clone().unwrap_or_else(|| Bitset::full(campaigns));
+                        excluded.and_not(&allowed);
+                        excludes |= !excluded.is_empty();
+                        overrides.excluded = Some(excluded);
+                    }
+                    built.push(Arm {
+                        label: format!("{}:{}", e.key, a.name),
+                        name: a.name.clone(),
+                        overrides,
+                        budget_share: a.budget_share,
+                    });
+                }
+                experiments.push(Experiment {
+                    key: e.key.clone(),
+                    seed_state: Fnv::default().text(&e.seed),
+                    seed: e.seed.clone(),
+                    namespace: e.namespace,
+                    ranges: e.ranges.clone(),
+                    countries: e.countries.iter().map(|c| c.to_ascii_uppercase()).collect(),
+                    device_types: e.device_types.clone(),
+                    scope,
+                    first_arm: arms,
+                    arms: built,
+                });
+                arms += e.arms.len();
+            }
+            layers.push(Layer { namespace_suffix: format!("__{}", plan.seed), version, sources, experiments });
+        }
+        if layers.len() > usize::from(u16::MAX) {
+            return Err("too many layers".into());
+        }
+        Ok(Layers { layers, arms, excludes })
+    }
+
+    /// How many arms there are across experiments (counters are kept per arm).
+    pub fn arm_count(&self) -> usize {
+        self.arms
+    }
+
+    pub fn excludes(&self) -> bool {
+        self.excludes
+    }
+
+    pub fn experiment(&self, a: &Assigned) -> &Experiment {
+        &self.layers[usize::from(a.layer)].experiments[usize::from(a.experiment)]
+    }
+
+    pub fn arm(&self, a: &Assigned) -> &Arm {
+        &self.experiment(a).arms[usize::from(a.arm)]
+    }
+
+    /// The arm's index among all arms.
+    pub fn arm_index(&self, a: &Assigned) -> usize {
+        self.experiment(a).first_arm + usize::from(a.arm)
+    }
+
+    /// Every arm in config order (the order of the per-arm counters) with its experiment.
+    pub fn arms(&self) -> impl Iterator<Item = (&Experiment, &Arm)> {
+        self.layers.iter().flat_map(|l| &l.experiments).flat_map(|e| e.arms.iter().map(move |a| (e, a)))
+    }
+
+    /// Whether the arm changes campaign `c`: its experiment lists no campaigns, or lists it.
+    pub fn applies(&self, a: &Assigned, c: usize) -> bool {
+        self.experiment(a).scope.as_ref().is_none_or(|s| s.contains(c))
+    }
+
+    /// Appends to `out` the request's arm in every layer that places it in an experiment arm.
+    ///
+    /// FNV-1a is one long chain of dependent multiplications, so the work is arranged to feed
+    /// each text once and to run independent chains side by side. A layer whose one experiment
+    /// spans it whole needs no namespace hash at all, and its filters are checked before any
+    /// hashing. Otherwise the unit id's state is kept (and shared by the layers reading the
+    /// same source) and continued by the layer's namespace suffix, and a layer of one
+    /// experiment hashes its arm alongside (`Fnv::pair`). Hash v2 continues the seed's state,
+    /// computed at build.
+    pub fn assign(&self, request: &Request<'_>, out: &mut Vec<Assigned>) {
+        out.clear();
+        if self.layers.is_empty() {
+            return;
+        }
+        let personal = request.personal_data_allowed();
+        let device = request.device.as_deref();
+        let country = device.and_then(|d| d.geo.as_ref()).and_then(|g| g.country.as_ref()).map(|c| c.as_str());
+        let devicetype = device.and_then(|d| d.devicetype);
+        let admits = |e: &Experiment| {
+            (e.countries.is_empty() || country.is_some_and(|c| e.countries.iter().any(|x| x.eq_ignore_ascii_case(c))))
+                && (e.device_types.is_empty() || devicetype.is_some_and(|d| e.device_types.contains(&d)))
+        };
+        // The last unit id hashed and its state: layers reading one source share it.
+        let mut last: Option<(Source, Fnv)> = None;
+        let mut unit_state = |source: Source, unit: &str| match last {
+            Some((s, state)) if s == source => state,
+            _ => {
+                let state = Fnv::default().text(unit);
+                last = Some((source, state));
+                state
+            }
+        };
+        let mut digits = itoa::Buffer::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let found = layer
+                .sources
+                .iter()
+                .chain(std::iter::once(&Source::RequestId))
+                .filter(|s| personal || !s.personal())
+                .find_map(|&s| Some((s, s.read(request)?)));
+            let Some((source, unit)) = found else { continue };
+            let (e, n) = match layer.experiments.as_slice() {
+                [only] if only.namespace == (0, 1000) => {
+                    if !admits(only) {
+                        continue;
+                    }
+                    let n = match layer.version {
+                        HashVersion::V1 => unit_state(source, unit).text(&only.seed).finish() % 1000,
+                        HashVersion::V2 => v2_bucket(only.seed_state.text(unit)),
+                    };
+                    (0, n)
+                }
+                experiments => {
+                    let state = unit_state(source, unit);
+                    let (namespace, early) = match (experiments, layer.version) {
+                        ([only], HashVersion::V1) => {
+                            let (ns, arm) = Fnv::pair(state, &layer.namespace_suffix, state, &only.seed);
+                            (ns, Some(arm.finish() % 1000))
+                        }
+                        ([only], HashVersion::V2) => {
+                            let (ns, inner) = Fnv::pair(state, &layer.namespace_suffix, only.seed_state, unit);
+                            let outer = Fnv::default().text(digits.format(inner.finish()));
+                            (ns, Some(outer.finish() % 10_000))
+                        }
+                        _ => (state.text(&layer.namespace_suffix), None),
+                    };
+                    let slot = namespace.finish() % 1000;
+                    let Some(e) = experiments.iter().position(|e| e.namespace.0 <= slot && slot < e.namespace.1) else {
+                        continue;
+                    };
+                    let experiment = &experiments[e];
+                    if !admits(experiment) {
+                        continue;
+                    }
+                    let n = early.unwrap_or_else(|| match layer.version {
+                        HashVersion::V1 => state.text(&experiment.seed).finish() % 1000,
+                        HashVersion::V2 => v2_bucket(experiment.seed_state.text(unit)),
+                    });
+                    (e, n)
+                }
+            };
+            let experiment = &layer.experiments[e];
+            let Some(arm) = experiment.ranges.iter().position(|&(lo, hi)| lo <= n && n < hi) else { continue };
+            out.push(Assigned { layer: l as u16, experiment: e as u16, arm: arm as u16, source });
+        }
+    }
+}
+
+/// The pseudonymous key of a request's unit in the decision log (`bidcore.experiments.unit_key`).
+pub fn unit_key(request: &Request<'_>, a: &Assigned) -> String {
+    format!("{:016x}", fnv1a64(a.source.read(request).unwrap_or("")))
+}
+
+/// FNV-1a 64 over UTF-8 bytes: the unit's key in the decision log (`bidcore.experiments.unit_key`).
+pub fn fnv1a64(text: &str) -> u64 {
+    let mut value: u64 = 0xCBF2_9CE4_8422_2325;
+    for &b in text.as_bytes() {
+        value = (value ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv64_reference_values() {
+        // The published FNV-1a 64 test values.
+        assert_eq!(fnv1a64(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64("foobar"), 0x8594_4171_f739_67e8);
+    }
+}
