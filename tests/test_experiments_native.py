@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 
 import bidcore
 from bidcore import config as bidder_config
-from bidcore._core import experiment_bucket
+from bidcore._core import NativeEngine, experiment_bucket
 from bidcore.decisionlog import DecisionRecord, decode
+from bidcore.engine import plan as engine_plan
 from bidcore.experiments import Experiments, Layer, assign_request, loads_layers, unit_key
 from bidcore.experiments.hashing import bucket
+from tests.test_experiments_assignment import RUN_SUPPORTED, _bucketing, _hash_value, _run_float
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -250,3 +252,48 @@ def test_native_and_python_assign_random_requests_alike(
     assert record.arms == expected
     found = assign_request(body, layers).values()
     assert record.units == {a.experiment: unit_key(a.unit) for a in found if a.arm is not None}
+
+
+# GrowthBook's `run` cases through the engine: each case's experiment as a native layer plan
+# (GrowthBook's seed, namespace and ranges, exactly), its hash attribute as the user id.
+
+
+def _native_layer(experiment: dict[str, Any]) -> dict[str, Any]:
+    bucketing = _bucketing(experiment)
+    namespace = bucketing.namespace
+    return {
+        "name": "growthbook",
+        # The namespace hash is fnv(unit + "__" + seed): GrowthBook's namespace name is the seed.
+        "seed": namespace[0] if namespace is not None else "no-namespace",
+        "hash_version": bucketing.hash_version,
+        "unit": ["user.id"],
+        "experiments": [
+            {
+                "key": "case",
+                "seed": bucketing.seed,
+                "namespace": [0, 1000] if namespace is None else [namespace[1], namespace[2]],
+                "ranges": [list(r) for r in bucketing.ranges],
+                "arms": [{"name": f"v{i}"} for i in range(len(bucketing.ranges))],
+            }
+        ],
+    }
+
+
+def test_growthbooks_run_cases_through_the_engine() -> None:
+    plan = engine_plan(bidder_config.loads(_CAMPAIGN.format(id="c1")))
+    ran = 0
+    for name, context, experiment, *_ in RUN_SUPPORTED:
+        unit = _hash_value(context, experiment)
+        if len(experiment["variations"]) < 2 or not unit:
+            continue  # no experiment, or no unit: the engine would fall back to the request id
+        native = NativeEngine(json.dumps({**plan, "experiments": [_native_layer(experiment)]}), {})
+        request: dict[str, Any] = {
+            "id": "r",
+            "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}],
+            "user": {"id": unit},
+        }
+        arms = native.explain(json.dumps(request).encode())["arms"]
+        variation = _run_float(context, experiment)
+        assert arms == ({} if variation < 0 else {"case": f"v{variation}"}), name
+        ran += 1
+    assert ran >= 40

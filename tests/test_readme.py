@@ -37,3 +37,13 @@ def test_the_engine_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     priced, targeting = capsys.readouterr().out.splitlines()
     assert priced == "2.314814 https://win.example/?price=${AUCTION_PRICE}&c=spring-sale"
     assert targeting == "{'spring-sale': 'country'}"
+
+
+def test_the_experiments_example_is_a_valid_config() -> None:
+    from bidcore import config, demo
+
+    section = README.read_text().split("## Experiments", 1)[1]
+    (block,) = re.findall(r"```toml\n(.*?)```", section.split("\n## ", 1)[0], flags=re.DOTALL)
+    loaded = config.loads(demo.config_path().read_text(encoding="utf-8") + block)
+    (layer,) = loaded.experiments.layers
+    assert layer.experiments[0].arms[1].models == {"ctr": "models/ctr-v8"}

@@ -4,14 +4,16 @@
 //! Counts are sharded: each thread adds to its own cache-line-aligned shard and a snapshot sums
 //! the shards. One set of atomics shared by every thread would have two cores trade the same
 //! cache lines on every request, the cost that grows with the cores a server gives the bidder.
-//! A shard is only ever shared when more than [`SHARDS`] threads bid, and stays exact then
-//! (the adds are atomic).
+//! The first [`SHARDS`] threads a process starts own a shard each, which only they write: their
+//! adds are a plain load and store (a locked add costs some twenty cycles, and a decision makes
+//! a dozen). Threads started after them share one more shard with locked adds, so every count
+//! stays exact whatever the number of threads.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use super::reason::{Reason, NUM_REASONS};
 
-/// Shards per engine; threads beyond this share shards round-robin.
+/// Shards owned by one thread each; the threads after them share one more.
 const SHARDS: usize = 16;
 const SLOTS_PER_LINE: usize = 8;
 
@@ -153,7 +155,7 @@ impl Observer {
             *slot = Some(Monitor { model: plan.model, score, features });
         }
         let lines_per_shard = next.div_ceil(SLOTS_PER_LINE);
-        let lines = (0..SHARDS * lines_per_shard).map(|_| Line::default()).collect();
+        let lines = (0..(SHARDS + 1) * lines_per_shard).map(|_| Line::default()).collect();
         Ok(Observer { lines, lines_per_shard, campaigns, arms, monitors: built })
     }
 
@@ -164,13 +166,16 @@ impl Observer {
 
     fn shard(&self) -> Shard<'_> {
         thread_local! {
+            // The thread's number in the process, from 0: the first SHARDS own a shard.
             static INDEX: usize = {
                 static NEXT: AtomicUsize = AtomicUsize::new(0);
-                NEXT.fetch_add(1, Relaxed) % SHARDS
+                NEXT.fetch_add(1, Relaxed)
             };
         }
-        let start = INDEX.with(|i| *i) * self.lines_per_shard;
-        Shard(&self.lines[start..start + self.lines_per_shard])
+        let index = INDEX.with(|i| *i);
+        let (k, owned) = if index < SHARDS { (index, true) } else { (SHARDS, false) };
+        let start = k * self.lines_per_shard;
+        Shard { lines: &self.lines[start..start + self.lines_per_shard], owned }
     }
 
     pub fn request(&self) {
@@ -243,7 +248,7 @@ impl Observer {
     pub fn snapshot(&self) -> Snapshot {
         let total = |slot: usize| -> u64 {
             let (line, offset) = (slot / SLOTS_PER_LINE, slot % SLOTS_PER_LINE);
-            (0..SHARDS).map(|s| self.lines[s * self.lines_per_shard + line].0[offset].load(Relaxed)).sum()
+            (0..=SHARDS).map(|s| self.lines[s * self.lines_per_shard + line].0[offset].load(Relaxed)).sum()
         };
         let histogram = |b: &Bins| HistogramSnapshot {
             edges: b.edges.clone(),
@@ -280,12 +285,23 @@ impl Observer {
     }
 }
 
-struct Shard<'a>(&'a [Line]);
+/// A thread's shard: its own (`owned`: no other thread writes it) or the shared one.
+struct Shard<'a> {
+    lines: &'a [Line],
+    owned: bool,
+}
 
 impl Shard<'_> {
     #[inline]
     fn add(&self, slot: usize, n: u64) {
-        self.0[slot / SLOTS_PER_LINE].0[slot % SLOTS_PER_LINE].fetch_add(n, Relaxed);
+        let counter = &self.lines[slot / SLOTS_PER_LINE].0[slot % SLOTS_PER_LINE];
+        if self.owned {
+            // Only this thread writes the counter; a snapshot's concurrent load sees the old or
+            // the new value, never a torn one.
+            counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+        } else {
+            counter.fetch_add(n, Relaxed);
+        }
     }
 }
 
