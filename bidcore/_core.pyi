@@ -185,6 +185,10 @@ class NativeEngine:
         """The decision written out; releases the GIL."""
     def counters(self) -> dict[str, Any]: ...
     def metrics(self) -> dict[str, Any]: ...
+    def set_pacing(self, campaign: str, *, throttle_ppm: int, multiplier_ppm: int) -> None:
+        """A campaign's share of requests entered and value multiplier, in millionths."""
+    def pacing(self) -> dict[str, tuple[int, int]]:
+        """Every campaign's (throttle ppm, multiplier ppm)."""
     def arms(self) -> list[tuple[str, str, float | None]]:
         """Every experiment arm in config order: experiment key, arm name, budget share."""
     @staticmethod

@@ -208,6 +208,24 @@ impl PyNativeEngine {
         Ok(d)
     }
 
+    /// Sets a campaign's pacing (what `bidcore.budget.Pacer` does off the hot path): the share
+    /// of requests it enters and the multiplier of its value, in millionths. The next request
+    /// of every thread reads them. Raises `ValueError` for an unknown campaign or out-of-range
+    /// values (throttle above 1,000,000; multiplier 0 or above 100,000,000).
+    #[pyo3(signature = (campaign, *, throttle_ppm, multiplier_ppm))]
+    fn set_pacing(&self, campaign: &str, throttle_ppm: u32, multiplier_ppm: u32) -> PyResult<()> {
+        self.engine.set_pacing(campaign, throttle_ppm, multiplier_ppm).map_err(PyValueError::new_err)
+    }
+
+    /// Every campaign's pacing: id -> (throttle ppm, multiplier ppm).
+    fn pacing<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (id, throttle, multiplier) in self.engine.pacing() {
+            d.set_item(id, (throttle, multiplier))?;
+        }
+        Ok(d)
+    }
+
     /// Every experiment arm in config order (the order of `metrics()["arms"]`): experiment
     /// key, arm name, budget share (None when the arm has none).
     fn arms(&self) -> Vec<(String, String, Option<f64>)> {

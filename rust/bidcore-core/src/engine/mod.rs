@@ -11,6 +11,7 @@ mod creative;
 mod explain;
 mod log;
 mod observe;
+mod pacing;
 mod plan;
 mod pricing;
 mod reason;
@@ -31,6 +32,7 @@ pub use reason::Reason;
 use self::arms::{Assigned, Layers, Overrides};
 use self::bitset::Bitset;
 use self::creative::{Creative, Media};
+use self::pacing::Pacing;
 use self::pricing::Curve;
 use self::reason::Tally;
 use self::targeting::{RequestFacts, TargetingIndex};
@@ -144,6 +146,8 @@ pub struct Scratch {
     scored: Vec<u32>,
     /// The request's arm in each layer that places it.
     assigned: Vec<Assigned>,
+    /// The campaigns the pacer's throttle kept out of this request.
+    paced: Bitset,
     /// `{arm}`'s value for the request (filled only when a template has `{arm}`).
     arms_text: String,
     /// The imp's win-rate curves, per shading table and media.
@@ -196,6 +200,8 @@ pub struct Engine {
     /// Per role, the bidder's model in `models`.
     base: [Option<u32>; 2],
     layers: Layers,
+    /// Per campaign, the pacer's throttle and multiplier (set while the engine serves).
+    pacing: Pacing,
     /// Whether a template has `{arm}`.
     uses_arm: bool,
     observer: Observer,
@@ -381,6 +387,7 @@ impl Engine {
             models: table,
             base,
             uses_arm,
+            pacing: Pacing::new(plan.campaigns.iter().map(|c| c.id.as_str())),
             layers,
             observer,
             log,
@@ -401,6 +408,23 @@ impl Engine {
     /// arm name, budget share.
     pub fn arms(&self) -> impl Iterator<Item = (&str, &str, Option<f64>)> {
         self.layers.arms().map(|(e, a)| (e.key.as_str(), a.name.as_str(), a.budget_share))
+    }
+
+    /// Sets campaign `campaign`'s pacing: the share of requests it enters and its value's
+    /// multiplier, both in millionths (`docs/engine.md`, Pacing). Takes effect on the next
+    /// request of every thread; `Err` for an unknown campaign or values out of range.
+    pub fn set_pacing(&self, campaign: &str, throttle_ppm: u32, multiplier_ppm: u32) -> Result<(), String> {
+        let index =
+            self.campaigns.iter().position(|c| c.id == campaign).ok_or_else(|| format!("no campaign {campaign:?}"))?;
+        self.pacing.set(index, throttle_ppm, multiplier_ppm)
+    }
+
+    /// Every campaign's pacing, in config order: (id, throttle ppm, multiplier ppm).
+    pub fn pacing(&self) -> impl Iterator<Item = (&str, u32, u32)> {
+        self.campaigns.iter().enumerate().map(|(i, c)| {
+            let (throttle, multiplier) = self.pacing.get(i);
+            (c.id.as_str(), throttle, multiplier)
+        })
     }
 
     pub fn campaign_ids(&self) -> impl Iterator<Item = &str> {
@@ -670,19 +694,27 @@ impl Engine {
                 }
             }
         }
+        let targeted = !scratch.eligible.is_empty();
+        let paced = targeted && self.pacing.throttle(request, &mut scratch.eligible, &mut scratch.paced);
         if let Some(t) = trace.as_deref_mut() {
             for (i, c) in self.campaigns.iter().enumerate() {
                 let failure = if scratch.eligible.contains(i) {
                     None
+                } else if let Some(rule) = self.index.first_failure(i, request, &scratch.facts, now) {
+                    Some(rule)
+                } else if paced && scratch.paced.contains(i) {
+                    Some(Reason::Budget)
                 } else {
                     // Targeted, but left out by the request's arm: the arm runs no such campaign.
-                    self.index.first_failure(i, request, &scratch.facts, now).or(Some(Reason::NoCampaign))
+                    Some(Reason::NoCampaign)
                 };
                 t.targeting.push((c.id.clone(), failure));
             }
         }
         if scratch.eligible.is_empty() {
-            return self.request_no_bid(request, Reason::NoCampaign, trace);
+            // Every targeted campaign throttled by its pacer: the budget is why.
+            let reason = if targeted { Reason::Budget } else { Reason::NoCampaign };
+            return self.request_no_bid(request, reason, trace);
         }
         let imps = request.imp.as_deref().unwrap_or(&[]);
         let mut first_reason = None;
@@ -1100,8 +1132,11 @@ impl Engine {
     ) -> Result<Option<Curve>, Reason> {
         let campaign = &self.campaigns[c.campaign];
         let [p_ctr, p_cvr] = c.predictions;
-        c.value =
-            pricing::scale(pricing::value(campaign.goal, campaign.amount, p_ctr, p_cvr), c.settings.multiplier_ppm);
+        // The arm's multiplier, then the pacer's, each rounded down (`docs/engine.md`, step 4).
+        c.value = pricing::scale(
+            pricing::scale(pricing::value(campaign.goal, campaign.amount, p_ctr, p_cvr), c.settings.multiplier_ppm),
+            self.pacing.multiplier_ppm(c.campaign),
+        );
         let fx = &self.fx;
         let bidder = self.currency.as_str();
         let upper = fx.convert_down(Micros(c.value.min(campaign.max_bid)), bidder, currency);
