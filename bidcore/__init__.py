@@ -7,7 +7,7 @@
 'USD'
 """
 
-from bidcore import config, openrtb
+from bidcore import budget, config, openrtb
 from bidcore._core import Limits, RequestParser, __version__
 from bidcore.engine import DecisionLog, Engine
 from bidcore.errors import (
@@ -30,6 +30,7 @@ __all__ = [
     "ModelError",
     "RequestParser",
     "__version__",
+    "budget",
     "config",
     "inspect_request",
     "openrtb",

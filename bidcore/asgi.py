@@ -9,8 +9,9 @@ handling and counting around it are a dictionary lookup and a loop over the head
                          request or an ``x-openrtb-version`` other than 2.x, 413 above the size
                          cap. Responses carry ``x-openrtb-version: 2.6``.
 ``GET /openrtb2/win``    win, billing and loss notices (the ``nurl``/``burl``/``lurl`` the
-``GET /openrtb2/bill``   exchange calls, macros filled): counted, handed to ``on_notice``; 204,
-``GET /openrtb2/loss``   or 400 for an unfilled macro (``${AUCTION_PRICE}``) or a bad price.
+``GET /openrtb2/bill``   exchange calls, macros filled): counted, handed to ``on_notice`` (and a
+``GET /openrtb2/loss``   bill's price to the pacer); 204, or 400 for an unfilled macro
+                         (``${AUCTION_PRICE}``) or a bad price.
 ``GET /metrics``         :mod:`bidcore.metrics`: Prometheus text, or OpenMetrics by ``accept``.
 ``GET /healthz``         200 while the process runs.
 ``GET /readyz``          200 once an engine is loaded and its smoke bid passed, else 503.
@@ -61,6 +62,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
 
+from bidcore.budget.pacer import Pacer
 from bidcore.engine import Engine
 from bidcore.errors import BidcoreError, InvalidRequestError
 from bidcore.metrics import BidderMetrics
@@ -113,9 +115,10 @@ class EngineHolder:
 
     ``engine`` is read once per request; :meth:`load` builds a new engine with ``loader``,
     checks it with a smoke decision on ``smoke`` (``Engine.explain``, which counts nothing and
-    logs nothing), and only then assigns it: one attribute assignment, so a request sees the old
-    engine or the new one, and the old engine lives until the last request holding it is done.
-    A failed load keeps the engine that was there.
+    logs nothing), hands it to each of ``preparers`` (the pacer writes its pacing into it), and
+    only then assigns it: one attribute assignment, so a request sees the old engine or the new
+    one, and the old engine lives until the last request holding it is done. A failed load (a
+    preparer raising included) keeps the engine that was there.
 
     >>> import bidcore
     >>> from bidcore import demo
@@ -133,6 +136,7 @@ class EngineHolder:
         "engine",
         "listeners",
         "loader",
+        "preparers",
         "ready",
         "smoke",
         "source",
@@ -155,6 +159,8 @@ class EngineHolder:
         self.ready = engine is not None
         # Called with every reload's result (SIGHUP or admin), not with the first load.
         self.listeners: list[Callable[[ReloadResult], None]] = []
+        # Called with each new engine before it serves (the first load's too).
+        self.preparers: list[Callable[[Engine], None]] = []
         self.started = 0  # reloads started in this process
         self._lock = threading.Lock()  # one load at a time, whoever asks
         self._async_lock = asyncio.Lock()
@@ -170,6 +176,8 @@ class EngineHolder:
                 engine = self.loader()
                 if self.smoke is not None:
                     engine.explain(self.smoke)  # raises if the new engine cannot decide
+                for prepare in self.preparers:
+                    prepare(engine)
             except Exception as err:  # a reload must never take the process down
                 seconds = time.perf_counter() - started
                 return ReloadResult(False, self.source, seconds, error=_reason(err))
@@ -351,6 +359,7 @@ class App:
         holder: EngineHolder,
         *,
         metrics: BidderMetrics | None = None,
+        pacer: Pacer | None = None,
         on_notice: Callable[[Notice], None] | None = None,
         offload: bool = False,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -370,6 +379,13 @@ class App:
         self.reload_via_parent = reload_via_parent
         self.on_startup = list(on_startup)
         self.on_shutdown = list(on_shutdown)
+        self.pacer = pacer
+        if pacer is not None:
+            # Paced before it serves: a reloaded engine starts at full throttle otherwise.
+            holder.preparers.append(lambda engine: pacer.swap(engine, engine.config))
+            self.metrics.registry.register(pacer.collector())
+            self.on_startup.append(pacer.start)
+            self.on_shutdown.append(pacer.stop)
         self.notices: dict[str, int] = {"win": 0, "bill": 0, "loss": 0}
         holder.listeners.append(self._reloaded)
         self._sighup_loop: asyncio.AbstractEventLoop | None = None
@@ -490,6 +506,8 @@ class App:
         self.metrics.record_notice(kind, accepted=True)
         if kind == "bill" and notice.price_micros is not None:
             self.metrics.record_spend(notice.campaign, notice.currency, notice.price_micros)
+            if self.pacer is not None:
+                self.pacer.record_bill(notice.campaign, notice.price_micros, notice.currency)
         if self.on_notice is not None:
             self.on_notice(notice)
         await send({"type": "http.response.start", "status": 204, "headers": []})
@@ -613,6 +631,7 @@ def app(
     engine_or_holder: Engine | EngineHolder,
     *,
     metrics: BidderMetrics | None = None,
+    pacer: Pacer | None = None,
     on_notice: Callable[[Notice], None] | None = None,
     offload: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -630,15 +649,25 @@ def app(
     the parent process to pass SIGHUP to every worker (``bidcore serve --workers N``).
     ``on_startup`` and ``on_shutdown`` run at lifespan startup and shutdown (the decision-log
     writer).
+
+    ``pacer`` paces the campaigns' daily budgets (:class:`bidcore.budget.Pacer`): it is fed
+    every accepted bill notice, moved to each reloaded engine before that engine serves,
+    started at lifespan startup and stopped at shutdown, and its state is exported at
+    ``/metrics`` (``bidcore_pacing_*``). Without one, an engine given whose config has
+    ``[pacing] enabled = true`` gets one.
     """
     holder = (
         engine_or_holder
         if isinstance(engine_or_holder, EngineHolder)
         else EngineHolder(engine_or_holder)
     )
+    engine = holder.engine
+    if pacer is None and engine is not None and engine.config.pacing.enabled:
+        pacer = Pacer(engine.config, engine)
     return App(
         holder,
         metrics=metrics,
+        pacer=pacer,
         on_notice=on_notice,
         offload=offload,
         max_body_bytes=max_body_bytes,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import math
 import re
 import zoneinfo
 from decimal import Decimal
@@ -54,6 +55,8 @@ __all__ = [
     "Experiments",
     "Fx",
     "Models",
+    "Pacing",
+    "PacingGains",
     "Shading",
     "ShadingSegment",
     "Targeting",
@@ -69,6 +72,7 @@ Goal = Literal["cpm", "cpc", "cpa"]
 Media = Literal["banner", "video", "audio", "native"]
 
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
+_MAX_UTC_OFFSET: Final = 14 * 3_600  # wider than any civil time zone (UTC-12 to UTC+14)
 _PLACEHOLDER: Final = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS: Final = frozenset({"campaign", "creative", "imp", "request", "arm", "price_bucket"})
 
@@ -322,6 +326,67 @@ class Shading(_Struct, frozen=True):
             raise ValueError("scale must be positive and finite")
 
 
+class PacingGains(_Struct, frozen=True):
+    """The pacing controller's PID gains, for an error in shares of the daily budget
+    (``bidcore.budget.PidGains``, whose defaults these are; ``docs/pacing.md`` says how they
+    were tuned)."""
+
+    kp: float = 40.0
+    ki: float = 30.0
+    kd: float = 2.0
+    derivative_filter_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        for name in ("kp", "ki", "kd", "derivative_filter_seconds"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {value}")
+
+
+class Pacing(_Struct, frozen=True):
+    """Budget pacing in the server (``bidcore.budget.Pacer``): every campaign with a
+    ``daily_budget`` gets a controller that aims its day's spend, counted from billing notices,
+    at a target curve (``docs/pacing.md``). Campaigns without a daily budget are not paced.
+
+    ``mode`` picks what moves: ``throttle`` the share of requests entered, within
+    ``[min_throttle, 1]``; ``multiplier`` the bid value, within ``[min_multiplier,
+    max_multiplier]``. A day starts at midnight UTC plus ``utc_offset_seconds``. ``profile``
+    is 24 hourly weights to spend in proportion to (none: evenly).
+    """
+
+    enabled: bool = False
+    mode: Literal["throttle", "multiplier"] = "throttle"
+    interval_seconds: float = 60.0
+    utc_offset_seconds: int = 0
+    profile: list[float] | None = None
+    min_throttle: float = 0.01
+    min_multiplier: float = 0.2
+    max_multiplier: float = 1.5
+    gains: PacingGains = msgspec.field(default_factory=PacingGains)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.interval_seconds) and 0 < self.interval_seconds <= 86_400):
+            raise ValueError(f"interval_seconds must be in (0, 86400], got {self.interval_seconds}")
+        if abs(self.utc_offset_seconds) > _MAX_UTC_OFFSET:
+            raise ValueError(
+                f"utc_offset_seconds must be within +-14 h (50400), got {self.utc_offset_seconds}"
+            )
+        if self.profile is not None:
+            if len(self.profile) != 24:
+                raise ValueError(f"profile: need 24 hourly weights, got {len(self.profile)}")
+            if any(not (math.isfinite(w) and w >= 0) for w in self.profile):
+                raise ValueError("profile: each weight must be finite and >= 0")
+            if not math.fsum(self.profile) > 0:
+                raise ValueError("profile: at least one weight must be > 0")
+        if not 0 <= self.min_throttle <= 1:
+            raise ValueError(f"min_throttle must be in [0, 1], got {self.min_throttle}")
+        if not 0 < self.min_multiplier <= self.max_multiplier <= 100:
+            raise ValueError(
+                "multiplier bounds need 0 < min_multiplier <= max_multiplier <= 100, "
+                f"got [{self.min_multiplier}, {self.max_multiplier}]"
+            )
+
+
 class Config(_Struct, frozen=True):
     """A whole bidder: ``Engine(config)`` compiles it into the native engine."""
 
@@ -331,6 +396,7 @@ class Config(_Struct, frozen=True):
     models: Models = msgspec.field(default_factory=Models)
     shading: Shading = msgspec.field(default_factory=Shading)
     experiments: Experiments = msgspec.field(default_factory=Experiments)
+    pacing: Pacing = msgspec.field(default_factory=Pacing)
     version: int = 1
 
     def __post_init__(self) -> None:

@@ -22,6 +22,10 @@ multi-process modes work the same way:
 Reloading: ``kill -HUP`` the serve process (with several workers, the parent passes the signal
 to each worker instead of restarting them) or ``POST /admin/reload`` from the machine itself.
 
+Pacing: each worker runs a :class:`bidcore.budget.Pacer` fed by the bill notices it receives;
+it paces while the config's ``[pacing]`` table has ``enabled = true`` (a reload may turn it on
+or off). With several workers, each paces on its own share of the spend (``docs/pacing.md``).
+
 Running it yourself: ``uvicorn --factory bidcore.serve:create_app`` or ``granian --interface
 asgi --factory bidcore.serve:create_app`` work too, with two differences: their own
 multi-worker supervisors answer SIGHUP by restarting the workers, not by a hot reload, and each
@@ -45,6 +49,7 @@ from typing import Any, Final, Literal, TextIO
 
 from bidcore import demo
 from bidcore.asgi import App, EngineHolder, Notice, app
+from bidcore.budget.pacer import Pacer
 from bidcore.config import load as load_config
 from bidcore.decisionlog import DecisionLogWriter, FileSink
 from bidcore.engine import DecisionLog, Engine
@@ -121,7 +126,8 @@ def create_app() -> App:
 
 def build_app(settings: Settings) -> App:
     """Load the engine (raising :class:`bidcore.BidcoreError` with the reason if it cannot
-    serve), and the app around it, reloading on SIGHUP.
+    serve), and the app around it, reloading on SIGHUP and pacing the daily budgets when the
+    config enables pacing.
 
     >>> bidder = build_app(Settings())
     >>> bidder.holder.ready, len(bidder.holder.engine.config.campaigns)
@@ -149,12 +155,17 @@ def build_app(settings: Settings) -> App:
 
     holder = EngineHolder(loader=load, smoke=smoke, source=str(settings.config))
     first = holder.load()
-    if not first.ok:
+    engine = holder.engine
+    if not first.ok or engine is None:
         raise BidcoreError(f"{settings.config}: cannot serve: {first.error}")
     log.info("loaded %s: %d campaigns, models %s", first.source, first.campaigns, first.models)
+    # Made whether or not the config enables pacing, so that a reload can turn it on; while
+    # disabled it runs no thread and writes nothing but the engines' defaults.
+    pacer = Pacer(engine.config, engine)
     return app(
         holder,
         metrics=metrics,
+        pacer=pacer,
         offload=settings.offload,
         on_notice=on_notice,
         reload_on_sighup=True,

@@ -161,6 +161,27 @@ def test_defaults_fill_what_a_minimal_config_leaves_out() -> None:
     assert minimal.campaigns[0].targeting == config.Targeting()
     assert minimal.models.scorer == "native"
     assert minimal.shading.enabled
+    assert minimal.pacing == config.Pacing()
+    assert not minimal.pacing.enabled
+    assert (minimal.pacing.mode, minimal.pacing.interval_seconds) == ("throttle", 60.0)
+
+
+def test_a_pacing_table_is_read_with_its_profile_and_gains() -> None:
+    data = _base()
+    data["pacing"] = {
+        "enabled": True,
+        "mode": "multiplier",
+        "interval_seconds": 30,
+        "utc_offset_seconds": -5 * 3600,
+        "profile": [1] * 6 + [3] * 12 + [1] * 6,
+        "gains": {"kp": 20},
+    }
+    for fmt, text in _texts(data):
+        pacing = config.loads(text, format=fmt).pacing
+        assert (pacing.enabled, pacing.mode, pacing.interval_seconds) == (True, "multiplier", 30)
+        assert pacing.profile is not None
+        assert pacing.profile[6] == 3
+        assert pacing.gains == config.PacingGains(kp=20.0)
 
 
 def test_creatives_know_whether_they_are_secure() -> None:
@@ -269,6 +290,14 @@ BAD = [
     pytest.param("campaigns[0].creatives[0].media", "popup", "Invalid enum", id="bad-media"),
     pytest.param("shading.segments[0].scale", -1.0, "positive and finite", id="bad-scale"),
     pytest.param("campaigns[0].deals_only", True, "deals_only needs deals", id="deals-only"),
+    pytest.param("pacing.mode", "fast", "Invalid enum", id="pacing-mode"),
+    pytest.param("pacing.interval_seconds", 0, "must be in (0, 86400]", id="pacing-interval"),
+    pytest.param("pacing.utc_offset_seconds", 15 * 3600, "+-14 h", id="pacing-offset"),
+    pytest.param("pacing.profile", [1.0] * 23, "need 24", id="pacing-profile-23"),
+    pytest.param("pacing.profile", [0.0] * 24, "at least one", id="pacing-profile-zero"),
+    pytest.param("pacing.profile", [-1.0] + [1.0] * 23, ">= 0", id="pacing-profile-negative"),
+    pytest.param("pacing.max_multiplier", 0.1, "multiplier bounds", id="pacing-bounds"),
+    pytest.param("pacing.gains.kp", -1.0, "finite and >= 0", id="pacing-gain"),
 ]
 
 
@@ -578,6 +607,8 @@ def test_schema_has_the_shape_of_a_json_schema() -> None:
         ("Fx", config.Fx),
         ("Models", config.Models),
         ("Shading", config.Shading),
+        ("Pacing", config.Pacing),
+        ("PacingGains", config.PacingGains),
     ):
         definition = schema["$defs"][name]
         fields = msgspec.structs.fields(struct)

@@ -1,9 +1,13 @@
 """Budgets: pacing a daily budget along a target curve (issue 7).
 
 :mod:`bidcore.budget.pacing` holds the controller the hot path's throttle and bid multiplier
-come from; :mod:`bidcore.budget.simulation` a simulated market to check it against.
+come from; :mod:`bidcore.budget.pacer` runs one per campaign in a server, fed by billing
+notices, and writes them into the engine; :mod:`bidcore.budget.simulation` is a simulated
+market to check the controller against.
 """
 
+from bidcore.budget.draw import pacing_draw
+from bidcore.budget.pacer import CampaignPacing, PacedEngine, Pacer, PacingCollector
 from bidcore.budget.pacing import (
     DAY_SECONDS,
     PacingController,
@@ -17,6 +21,10 @@ from bidcore.budget.pacing import (
 
 __all__ = [
     "DAY_SECONDS",
+    "CampaignPacing",
+    "PacedEngine",
+    "Pacer",
+    "PacingCollector",
     "PacingController",
     "PacingMode",
     "PacingState",
@@ -24,4 +32,5 @@ __all__ = [
     "TargetCurve",
     "budget_share_micros",
     "day_position",
+    "pacing_draw",
 ]

@@ -1,9 +1,10 @@
 """The bidding decision in plain Python: the oracle the native engine is tested against.
 
-It implements ``docs/engine.md`` rule by rule, and the experiment arms of ``docs/experiments.md``
-(section 12: :mod:`bidcore.reference.arms`), from the normalized request view
-(:func:`bidcore.openrtb.reference.inspect_request_py`) and the feature oracle
-(:func:`bidcore.features.reference.features_py`), sharing no code with the native path.
+It implements ``docs/engine.md`` rule by rule (pacing: :mod:`bidcore.reference.pacing`), and
+the experiment arms of ``docs/experiments.md`` (section 12: :mod:`bidcore.reference.arms`),
+from the normalized request view (:func:`bidcore.openrtb.reference.inspect_request_py`) and the
+feature oracle (:func:`bidcore.features.reference.features_py`), sharing no code with the
+native path.
 Clarity over speed: campaigns and rules are looped over in the spec's order.
 
 >>> from bidcore.config import loads

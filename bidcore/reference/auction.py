@@ -1,10 +1,12 @@
 """``decide``: the bidding decision of ``docs/engine.md``, read top to bottom.
 
 The request's experiment arms first (``docs/experiments.md``, section 12), then request-level
-gates, then targeting per campaign (and the campaigns an arm leaves out), then per imp the
-eligibility steps (deal, creative, floor) for every targeted campaign in config order, one
-model call per role and model on the rows of the candidates that need it, and finally value
-(times the arm's multiplier), bounds, price (on the arm's shading table) and rank.
+gates, then targeting per campaign (and the campaigns an arm leaves out), then pacing (the
+campaigns their throttle keeps out of the request, ``docs/engine.md``, Pacing), then per imp the
+eligibility steps (deal, creative, floor) for every campaign left in config order, one model
+call per role and model on the rows of the candidates that need it, and finally value (times the
+arm's multiplier, then the pacing multiplier), bounds, price (on the arm's shading table) and
+rank.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from .deals import choose_deal
 from .decision import Candidate, Decision, ImpDecision
 from .gates import bid_currency, is_personal, seat_blocked
 from .money import convert_up, convertible, floor_micros
+from .pacing import Pacing, check_pacing, enters, pacing_of
 from .pricing import bounds, curve, expected_surplus, scaled, shaded_price, value_micros
 from .response import Won, response
 from .scoring import ROLES, RoleModel, feature_row, predict_block, roles_needed
 from .targeting import failed_rule
-from .view import View
+from .view import View, lookup
 
 __all__ = ["IMP_REASONS", "decide"]
 
@@ -65,19 +68,31 @@ class _Eligible:
     settings: Settings
 
 
-def decide(body: bytes, config: Config, models: Mapping[str, RoleModel], *, now: float) -> Decision:
+def decide(
+    body: bytes,
+    config: Config,
+    models: Mapping[str, RoleModel],
+    *,
+    now: float,
+    pacing: Pacing | None = None,
+) -> Decision:
     """The decision on the request ``body`` at time ``now`` (seconds since the epoch).
 
     ``models`` maps each role to the bidder's model, and each experiment arm's model to the
     key :func:`bidcore.engine.arm_model_key` gives it (``"ctr/shade-v2/treatment"``).
+    ``pacing`` maps campaign ids to their ``(throttle_ppm, multiplier_ppm)``, what
+    ``Engine.set_pacing`` set; a campaign it does not list is unpaced, ``(10^6, 10^6)``.
 
     Raises :class:`~bidcore.errors.InvalidRequestError` (a ``ValueError``) for a body the
     engine refuses, and ``ValueError`` when a campaign or an arm needs a model ``models``
-    lacks or ``now`` is not finite.
+    lacks, ``now`` is not finite, or ``pacing`` names an unknown campaign or holds a value
+    ``Engine.set_pacing`` refuses.
     """
     _check_models(config, models)
     if not math.isfinite(now):
         raise ValueError(f"now must be finite, got {now}")
+    pacing = {} if pacing is None else pacing
+    check_pacing(config, pacing)
     view = inspect_request_py(body)
     personal = is_personal(view)
     imp_ids = [str(imp["id"]) for imp in view["imp"]]
@@ -99,19 +114,32 @@ def decide(body: bytes, config: Config, models: Mapping[str, RoleModel], *, now:
             reason = "no_campaign"
         targeting[c.id] = reason
     if all(reason is not None for reason in targeting.values()):
-        candidates = [
-            Candidate(imp=imp, campaign=c.id, excluded_by=targeting[c.id])
-            for imp in imp_ids
-            for c in config.campaigns
-        ]
+        candidates = _targeted_out(imp_ids, config, targeting)
         return _no_bid(imp_ids, "no_campaign", currency, personal, candidates, arms, targeting)
+    # Pacing, of the campaigns left: a throttled one enters only on the request's draw.
+    request_id = str(lookup(view, "id") or "")
+    for c in config.campaigns:
+        if targeting[c.id] is None and not enters(pacing, request_id, c.id):
+            targeting[c.id] = "budget"
+    if all(reason is not None for reason in targeting.values()):
+        # Every campaign targeting let through was held back by its pacing: the budget is why.
+        candidates = _targeted_out(imp_ids, config, targeting)
+        return _no_bid(imp_ids, "budget", currency, personal, candidates, arms, targeting)
 
     imps: list[ImpDecision] = []
     won: list[Won] = []
     candidates = []
     for index in range(len(imp_ids)):
         drafts, winner = _decide_imp(
-            view, index, config, models, targeting, currency, now=now, assigned=assigned
+            view,
+            index,
+            config,
+            models,
+            targeting,
+            currency,
+            now=now,
+            assigned=assigned,
+            pacing=pacing,
         )
         candidates += drafts
         if winner is None:
@@ -190,6 +218,18 @@ def _no_bid(
         arms=arms,
         targeting=targeting,
     )
+
+
+def _targeted_out(
+    imp_ids: list[str], config: Config, targeting: dict[str, str | None]
+) -> list[Candidate]:
+    """Every imp-campaign pair of a request no campaign is left for, each carrying its
+    campaign's reason: a targeting rule, ``no_campaign`` (an arm) or ``budget`` (pacing)."""
+    return [
+        Candidate(imp=imp, campaign=c.id, excluded_by=targeting[c.id])
+        for imp in imp_ids
+        for c in config.campaigns
+    ]
 
 
 def _imp_reason(drafts: list[Candidate]) -> str:
@@ -280,9 +320,11 @@ def _decide_imp(
     *,
     now: float,
     assigned: Sequence[Assigned] = (),
+    pacing: Pacing | None = None,
 ) -> tuple[list[Candidate], Won | None]:
     """Every campaign's draft for imp ``index`` (config order) and the imp's winner, if any,
-    under the request's arms ``assigned``."""
+    under the request's arms ``assigned`` and the campaigns' ``pacing`` (its multipliers: the
+    throttles are applied with targeting)."""
     imp: View = view["imp"][index]
     imp_id = str(imp["id"])
     drafts: list[Candidate] = []
@@ -301,8 +343,11 @@ def _decide_imp(
     best = -math.inf
     for e in eligible:
         draft = e.draft
-        # The arm's multiplier scales the value before the caps, so max_bid still holds.
-        draft.value = scaled(value_micros(e.campaign, draft.scores), e.settings.multiplier_ppm)
+        # The arm's multiplier, then the pacing multiplier, each rounded down, scale the value
+        # before the caps, so max_bid still holds.
+        _, pacing_ppm = pacing_of(pacing or {}, e.campaign.id)
+        armed = scaled(value_micros(e.campaign, draft.scores), e.settings.multiplier_ppm)
+        draft.value = scaled(armed, pacing_ppm)
         b = bounds(draft.value, e.campaign, e.floor, config, currency)
         draft.lower, draft.upper = b.lower, b.upper
         if b.upper < b.lower:

@@ -60,9 +60,9 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
 
     ``arms`` maps each experiment the request is in to its arm (assigned before any gate, so a
     no-bid has its arms too); ``targeting`` maps each campaign, in config order, to the
-    targeting rule that excluded it, ``no_campaign`` for one an arm leaves out, or ``None``
-    (empty when the seat or the currency gate stopped the request first), as ``explain``
-    shows them.
+    targeting rule that excluded it, ``no_campaign`` for one an arm leaves out, ``budget`` for
+    one its pacing throttle keeps out of the request, or ``None`` (empty when the seat or the
+    currency gate stopped the request first), as ``explain`` shows them.
     """
 
     bid: bool

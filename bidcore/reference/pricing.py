@@ -65,9 +65,9 @@ def value_micros(campaign: Campaign, scores: Mapping[str, float]) -> int:
 
 
 def scaled(value: int, multiplier_ppm: int) -> int:
-    """``value`` times an experiment arm's multiplier of ``multiplier_ppm`` millionths, in
-    integers and rounded down, within ``[0, VALUE_CAP]``: applied to the value before the caps,
-    so ``max_bid``, floors and ``min_bid`` bound the scaled value."""
+    """``value`` times a multiplier of ``multiplier_ppm`` millionths (an experiment arm's, then
+    the campaign's pacing), in integers and rounded down, within ``[0, VALUE_CAP]``: applied to
+    the value before the caps, so ``max_bid``, floors and ``min_bid`` bound the scaled value."""
     return min(max(value * multiplier_ppm // 1_000_000, 0), VALUE_CAP)
 
 

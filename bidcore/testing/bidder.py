@@ -25,12 +25,14 @@ from bidcore.engine import Engine
 from bidcore.errors import InvalidRequestError
 from bidcore.features import FeatureSpec
 from bidcore.reference import TARGETING_REASONS, RoleModel, decide
+from bidcore.reference.pacing import UNPACED, Pacing
 
 __all__ = [
     "COUNTRIES",
     "ROLE_SPEC",
     "assert_same_decision",
     "configs",
+    "pacings",
     "requests",
     "train_role_model",
 ]
@@ -309,10 +311,11 @@ def _maybe(
 
 
 @st.composite
-def requests(draw: st.DrawFn) -> bytes:
-    """Bid requests over the same vocabularies as :func:`configs`."""
+def requests(draw: st.DrawFn, ids: st.SearchStrategy[str] | None = None) -> bytes:
+    """Bid requests over the same vocabularies as :func:`configs`, with request ids from
+    ``ids`` (``"r1"`` when ``None``: the id only matters to pacing's draw)."""
     request: dict[str, Any] = {
-        "id": "r1",
+        "id": "r1" if ids is None else draw(ids),
         "imp": [draw(_imp(i)) for i in range(draw(st.integers(1, 3)))],
     }
     _maybe(draw, request, "at", st.sampled_from([1, 2]))
@@ -363,14 +366,32 @@ def requests(draw: st.DrawFn) -> bytes:
     return json.dumps(request).encode()
 
 
+@st.composite
+def pacings(draw: st.DrawFn, campaign_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Pacing states, ``(throttle_ppm, multiplier_ppm)``, for about two in three of
+    ``campaign_ids`` (the others unpaced): throttles that stop the campaign, let it in
+    sometimes or always; multipliers from x0.5 to x2, round or not."""
+    throttles = st.one_of(st.just(0), st.integers(1, 999_999), st.just(1_000_000))
+    multipliers = st.one_of(
+        st.sampled_from([500_000, 1_000_000, 1_300_000, 2_000_000]),
+        st.integers(500_000, 2_000_000),
+    )
+    paced = [c for c in campaign_ids if draw(st.sampled_from([True, True, False]))]
+    return {campaign: (draw(throttles), draw(multipliers)) for campaign in paced}
+
+
+_LEFT_OUT: Final = frozenset(TARGETING_REASONS) | {"no_campaign", "budget"}
+"""Candidate reasons that are targeting outcomes, which the engine lists under ``targeting``
+only: a rule, a campaign an experiment arm leaves out (``no_campaign``) and one its pacing
+throttle keeps out of the request (``budget``)."""
+
+
 def _priced(candidates: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Candidates past targeting, comparable across both: who, why not, or at what price. A
-    campaign an experiment arm leaves out (``no_campaign``) is a targeting outcome too: the
-    engine lists it under ``targeting`` only."""
+    """Candidates past targeting, comparable across both: who, why not, or at what price."""
     return sorted(
         (c["imp"], c["campaign"], c["excluded_by"], c["creative"], c["deal"], c["price"])
         for c in candidates
-        if c["excluded_by"] not in TARGETING_REASONS and c["excluded_by"] != "no_campaign"
+        if c["excluded_by"] not in _LEFT_OUT
     )
 
 
@@ -380,12 +401,21 @@ def assert_same_decision(
     reference_models: dict[str, RoleModel],
     body: bytes,
     now: float,
+    *,
+    pacing: Pacing | None = None,
 ) -> dict[str, Any]:
     """Asserts that the engine and the reference make the same decision on ``body``: the same
-    verdict, reasons, currency, imps, response JSON and per-candidate outcome (past targeting);
-    and that ``bid`` answers what ``explain`` shows. Returns the engine's explanation."""
+    verdict, reasons, currency, targeting, imps, response JSON and per-candidate outcome (past
+    targeting); and that ``bid`` answers what ``explain`` shows. Returns the engine's
+    explanation.
+
+    ``pacing`` is what the caller set on ``engine`` (``Engine.set_pacing``), for the reference:
+    the engine's ``pacing()`` is checked against it first (a campaign it does not list unpaced).
+    """
+    if pacing is not None:
+        assert engine.pacing() == {c.id: pacing.get(c.id, UNPACED) for c in config.campaigns}
     try:
-        expected = decide(body, config, reference_models, now=now)
+        expected = decide(body, config, reference_models, now=now, pacing=pacing)
     except InvalidRequestError:
         try:
             engine.explain(body, now=now)
@@ -398,6 +428,7 @@ def assert_same_decision(
     assert got["currency"] == expected.currency
     assert got["personal"] == expected.personal
     assert got["arms"] == expected.arms
+    assert got["targeting"] == expected.targeting
     assert got["imps"] == [
         {
             "imp": i.imp,

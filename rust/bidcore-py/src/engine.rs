@@ -213,8 +213,14 @@ impl PyNativeEngine {
     /// of every thread reads them. Raises `ValueError` for an unknown campaign or out-of-range
     /// values (throttle above 1,000,000; multiplier 0 or above 100,000,000).
     #[pyo3(signature = (campaign, *, throttle_ppm, multiplier_ppm))]
-    fn set_pacing(&self, campaign: &str, throttle_ppm: u32, multiplier_ppm: u32) -> PyResult<()> {
-        self.engine.set_pacing(campaign, throttle_ppm, multiplier_ppm).map_err(PyValueError::new_err)
+    fn set_pacing(&self, campaign: &str, throttle_ppm: i64, multiplier_ppm: i64) -> PyResult<()> {
+        // Any integer is taken and checked here, so a negative or huge one is a ValueError like
+        // every other value out of range (not the OverflowError of a u32 conversion).
+        let narrow = |v: i64, what: &str| {
+            u32::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} out of range: {v}")))
+        };
+        let (throttle, multiplier) = (narrow(throttle_ppm, "throttle_ppm")?, narrow(multiplier_ppm, "multiplier_ppm")?);
+        self.engine.set_pacing(campaign, throttle, multiplier).map_err(PyValueError::new_err)
     }
 
     /// Every campaign's pacing: id -> (throttle ppm, multiplier ppm).
