@@ -97,7 +97,9 @@ def vectors() -> dict[str, Any]:
 
 
 # Beside the vectors' layers, the shapes the engine hashes by different paths: one experiment
-# on part of a layer (v2 and v1), and one spanning a v1 layer whole, with filters.
+# on part of a layer (v2 and v1), and experiments spanning their layers whole (hashed side by
+# side, four at a time: more than four, so some are hashed alone; a non-ASCII seed; a v1 layer
+# with filters).
 _MORE_LAYERS = """
 [[experiments.layers]]
 name = "part-v2"
@@ -119,8 +121,32 @@ namespace = [0.5, 1]
 arms = [{name = "a", weight = 0.25}, {name = "b", weight = 0.75}]
 
 [[experiments.layers]]
+name = "whole-v2-a"
+seed = "whole-v2-a"
+[[experiments.layers.experiments]]
+key = "whole-v2-a-x"
+arms = [{name = "a"}, {name = "b"}, {name = "c"}]
+
+[[experiments.layers]]
+name = "whole-v2-b"
+seed = "whole-v2-b"
+unit = ["id"]
+[[experiments.layers.experiments]]
+key = "whole-v2-b-x"
+coverage = 0.5
+arms = [{name = "a"}, {name = "b"}]
+
+[[experiments.layers]]
+name = "whole-v2-c"
+seed = "whole-v2-c-été"
+unit = ["device.ifa"]
+[[experiments.layers.experiments]]
+key = "whole-v2-c-x"
+arms = [{name = "a"}, {name = "b"}]
+
+[[experiments.layers]]
 name = "whole-v1"
-seed = "whole-v1"
+seed = "whole-v1-\u00fc"
 hash_version = 1
 unit = ["user.buyeruid"]
 [[experiments.layers.experiments]]

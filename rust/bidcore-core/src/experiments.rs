@@ -114,8 +114,24 @@ pub fn bucket(seed: &str, unit: &str, version: HashVersion) -> u32 {
 /// decimal digits.
 #[inline]
 pub fn v2_bucket(inner: Fnv) -> u32 {
-    let mut digits = itoa::Buffer::new();
-    fnv1a32(&[digits.format(inner.finish())]) % 10_000
+    // The decimal digits of the inner hash (JavaScript's `String(n)` of a u32), most
+    // significant first, written into a stack buffer and hashed as ASCII code units.
+    let mut n = inner.finish();
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut h = OFFSET;
+    for &d in &digits[start..] {
+        h = (h ^ u32::from(d)).wrapping_mul(PRIME);
+    }
+    h % 10_000
 }
 
 #[cfg(test)]
@@ -137,6 +153,10 @@ mod tests {
         }
         assert_eq!(fnv1a32(&["\u{1F600}"]), expected);
         assert_eq!(HashVersion::parse(3), None);
+        // v2's outer step: the digits of the inner hash, as `str()` writes them.
+        for inner in [0u32, 7, 10, 505, 4_294_967_295, 1_000_000_000] {
+            assert_eq!(v2_bucket(Fnv(inner)), fnv1a32(&[&inner.to_string()]) % 10_000);
+        }
         // Side by side or one after the other, the same hashes, ASCII or not, any lengths.
         for (ta, tb) in [("abc", "defgh"), ("", "x"), ("long unit id", ""), ("caf\u{e9}", "ab"), ("a", "\u{1F600}")] {
             let (a, b) = (Fnv::default().text("s1"), Fnv::default());

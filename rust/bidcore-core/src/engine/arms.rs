@@ -60,6 +60,14 @@ pub struct Overrides {
     pub excluded: Option<Bitset>,
 }
 
+impl Arm {
+    /// Whether the arm changes how its campaigns are valued, scored or shaded.
+    pub fn acts(&self) -> bool {
+        let o = &self.overrides;
+        o.models.iter().any(Option::is_some) || o.shading.is_some() || o.multiplier_ppm.is_some()
+    }
+}
+
 #[derive(Debug)]
 pub struct Arm {
     /// `experiment:arm`, as the `{arm}` placeholder and the metrics name it.
@@ -89,6 +97,13 @@ pub struct Experiment {
     pub first_arm: usize,
 }
 
+impl Experiment {
+    /// Whether the experiment's arms change only the campaigns it lists.
+    pub fn scoped(&self) -> bool {
+        self.scope.is_some()
+    }
+}
+
 #[derive(Debug)]
 struct Layer {
     /// `"__" + seed`: the namespace hash is `fnv(unit + "__" + seed)`.
@@ -104,6 +119,8 @@ pub struct Assigned {
     pub layer: u16,
     pub experiment: u16,
     pub arm: u16,
+    /// The arm's index among all arms (its counters').
+    pub index: u32,
     /// Where the unit id was read (the decision log reads it again for the unit's key).
     pub source: Source,
 }
@@ -211,11 +228,6 @@ impl Layers {
         &self.experiment(a).arms[usize::from(a.arm)]
     }
 
-    /// The arm's index among all arms.
-    pub fn arm_index(&self, a: &Assigned) -> usize {
-        self.experiment(a).first_arm + usize::from(a.arm)
-    }
-
     /// Every arm in config order (the order of the per-arm counters) with its experiment.
     pub fn arms(&self) -> impl Iterator<Item = (&Experiment, &Arm)> {
         self.layers.iter().flat_map(|l| &l.experiments).flat_map(|e| e.arms.iter().map(move |a| (e, a)))
@@ -258,7 +270,6 @@ impl Layers {
                 state
             }
         };
-        let mut digits = itoa::Buffer::new();
         for (l, layer) in self.layers.iter().enumerate() {
             let found = layer
                 .sources
@@ -287,8 +298,7 @@ impl Layers {
                         }
                         ([only], HashVersion::V2) => {
                             let (ns, inner) = Fnv::pair(state, &layer.namespace_suffix, only.seed_state, unit);
-                            let outer = Fnv::default().text(digits.format(inner.finish()));
-                            (ns, Some(outer.finish() % 10_000))
+                            (ns, Some(v2_bucket(inner)))
                         }
                         _ => (state.text(&layer.namespace_suffix), None),
                     };
@@ -309,7 +319,8 @@ impl Layers {
             };
             let experiment = &layer.experiments[e];
             let Some(arm) = experiment.ranges.iter().position(|&(lo, hi)| lo <= n && n < hi) else { continue };
-            out.push(Assigned { layer: l as u16, experiment: e as u16, arm: arm as u16, source });
+            let index = (experiment.first_arm + arm) as u32;
+            out.push(Assigned { layer: l as u16, experiment: e as u16, arm: arm as u16, index, source });
         }
     }
 }

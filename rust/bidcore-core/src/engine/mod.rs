@@ -104,7 +104,7 @@ struct Shading {
 
 /// What decides a candidate's value and price beyond its campaign: the bidder's settings, or
 /// those of the arms that apply to the campaign.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Settings {
     /// Per role, the model in the engine's table (NO_MODEL: the role has none).
     models: [u32; 2],
@@ -146,6 +146,10 @@ pub struct Scratch {
     scored: Vec<u32>,
     /// The request's arm in each layer that places it.
     assigned: Vec<Assigned>,
+    /// The settings of every campaign under the request's arms, and the arms that act on some
+    /// campaigns only (`request_settings`).
+    settings: Settings,
+    scoped: Vec<Assigned>,
     /// The campaigns the pacer's throttle kept out of this request.
     paced: Bitset,
     /// `{arm}`'s value for the request (filled only when a template has `{arm}`).
@@ -466,7 +470,7 @@ impl Engine {
         scratch.keep_rows = self.log.is_some();
         self.layers.assign(&request, &mut scratch.assigned);
         if !scratch.assigned.is_empty() {
-            self.observer.arm_requests(scratch.assigned.iter().map(|a| self.layers.arm_index(a)));
+            self.observer.arm_requests(scratch.assigned.iter().map(|a| a.index as usize));
         }
         let decided = if late() {
             self.request_no_bid(&request, Reason::Late, None)
@@ -489,7 +493,7 @@ impl Engine {
                     value += micros.max(0) as u64;
                 }
                 if !scratch.assigned.is_empty() {
-                    self.observer.arm_bids(scratch.assigned.iter().map(|a| self.layers.arm_index(a)), imps, value);
+                    self.observer.arm_bids(scratch.assigned.iter().map(|a| a.index as usize), imps, value);
                 }
                 Outcome::Bid
             }
@@ -716,6 +720,7 @@ impl Engine {
             let reason = if targeted { Reason::Budget } else { Reason::NoCampaign };
             return self.request_no_bid(request, reason, trace);
         }
+        self.request_settings(scratch);
         let imps = request.imp.as_deref().unwrap_or(&[]);
         let mut first_reason = None;
         for (i, imp) in imps.iter().enumerate() {
@@ -784,7 +789,7 @@ impl Engine {
             let step = self.candidate(request, imp_index, imp, deals, private, c, currency);
             match step {
                 Ok(mut candidate) => {
-                    candidate.settings = self.settings(c, &scratch.assigned);
+                    candidate.settings = self.settings(c, scratch);
                     scratch.candidates.push(candidate);
                 }
                 Err((reason, creative, deal)) => {
@@ -914,28 +919,50 @@ impl Engine {
         Settings { models: self.base.map(|m| m.unwrap_or(NO_MODEL)), shading: 0, multiplier_ppm: PPM }
     }
 
-    /// Campaign `c`'s settings under the request's arms: each arm that applies to the campaign
-    /// sets what it overrides (a parameter belongs to one layer, so no two arms set the same).
-    fn settings(&self, c: usize, assigned: &[Assigned]) -> Settings {
-        let mut settings = self.bidder_settings();
-        for a in assigned {
-            if !self.layers.applies(a, c) {
+    /// The request's settings for every campaign (the bidder's, with what the arms of
+    /// experiments on all campaigns set), and in `scratch.scoped` the arms that act on some
+    /// campaigns only: worked out once per request, so a candidate costs a copy, plus a check
+    /// per scoped arm.
+    fn request_settings(&self, scratch: &mut Scratch) {
+        scratch.settings = self.bidder_settings();
+        scratch.scoped.clear();
+        for a in &scratch.assigned {
+            if !self.layers.arm(a).acts() {
                 continue;
             }
-            let o = &self.layers.arm(a).overrides;
-            for r in 0..2 {
-                if let Some(m) = o.models[r] {
-                    settings.models[r] = m;
-                }
+            if self.layers.experiment(a).scoped() {
+                scratch.scoped.push(*a);
+            } else {
+                self.apply(a, &mut scratch.settings);
             }
-            if let Some(s) = o.shading {
-                settings.shading = s;
-            }
-            if let Some(ppm) = o.multiplier_ppm {
-                settings.multiplier_ppm = ppm;
+        }
+    }
+
+    /// Campaign `c`'s settings: the request's, then each scoped arm that applies to `c` (a
+    /// parameter belongs to one layer, so no two arms set the same).
+    fn settings(&self, c: usize, scratch: &Scratch) -> Settings {
+        let mut settings = scratch.settings;
+        for a in &scratch.scoped {
+            if self.layers.applies(a, c) {
+                self.apply(a, &mut settings);
             }
         }
         settings
+    }
+
+    fn apply(&self, a: &Assigned, settings: &mut Settings) {
+        let o = &self.layers.arm(a).overrides;
+        for r in 0..2 {
+            if let Some(m) = o.models[r] {
+                settings.models[r] = m;
+            }
+        }
+        if let Some(s) = o.shading {
+            settings.shading = s;
+        }
+        if let Some(ppm) = o.multiplier_ppm {
+            settings.multiplier_ppm = ppm;
+        }
     }
 
     /// Scores the imp's candidates: per role, one block per model the candidates use (the
