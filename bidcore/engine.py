@@ -36,7 +36,7 @@ import msgspec
 from bidcore import config as config_module
 from bidcore._core import DecisionLog, Limits, NativeEngine
 from bidcore.config import Config, micros
-from bidcore.errors import ConfigError
+from bidcore.errors import ConfigError, ModelError
 from bidcore.experiments.assignment import Arm, Layer, compiled_layer
 from bidcore.models import Model
 from bidcore.models import load as load_model
@@ -81,7 +81,14 @@ class Engine(NativeEngine):
         loaded = dict(models) if models is not None else _load_models(config, base_dir)
         for key, path in arm_models(config).items():
             if key not in loaded:
-                loaded[key] = _load_artifact(base_dir, path, config)
+                try:
+                    loaded[key] = _load_artifact(base_dir, path, config)
+                except ModelError as err:
+                    # Say which arm names the artifact: the path alone does not.
+                    role, experiment, arm = key.split("/")
+                    raise ModelError(
+                        f"experiment {experiment}, arm {arm}: models.{role}: {err}"
+                    ) from None
         native_models: dict[str, Any] = {}
         for key, model in loaded.items():
             # The engine scores natively: it takes the model's native scorer and extractor.

@@ -186,3 +186,12 @@ def test_the_analysis_counts_each_arms_units_and_requests(run: dict[str, Any]) -
         assert analysis.arms[arm].requests == len(mine)
     # Units are what was randomised: a 50/50 split of them, no sample-ratio mismatch.
     assert not analysis.srm.flagged, analysis.srm
+
+
+def test_a_missing_arm_model_names_the_arm() -> None:
+    text = demo.config_path().read_text(encoding="utf-8") + _experiment(Path("models/missing"))
+    with pytest.raises(
+        bidcore.ModelError,
+        match=r"experiment ctr-challenger, arm challenger: models\.ctr: .*missing",
+    ):
+        bidcore.Engine(bidder_config.loads(text), base_dir=demo.config_path().parent)
