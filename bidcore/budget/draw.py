@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bidcore.experiments import unit_key
+from bidcore.features.reference import fnv1a64
 
 __all__ = ["DRAWS", "pacing_draw"]
 
@@ -30,12 +30,6 @@ DRAWS: Final = 1_000_000
 in, one of 0 none."""
 
 _MASK: Final = 0xFFFFFFFFFFFFFFFF
-
-
-def _fnv1a64(text: str) -> int:
-    """FNV-1a 64 of ``text``'s UTF-8, as the integer :func:`~bidcore.experiments.unit_key`
-    writes in hex."""
-    return int(unit_key(text), 16)
 
 
 def _splitmix64(x: int) -> int:
@@ -60,4 +54,8 @@ def pacing_draw(request_id: str, campaign_id: str) -> int:
     >>> pacing_draw("", "") == pacing_draw("c1", "c1") == 0xE220A8397B1DCDAF % 1_000_000
     True
     """
-    return _splitmix64(_fnv1a64(request_id) ^ _fnv1a64(campaign_id)) % DRAWS
+    return _splitmix64(_fnv(request_id) ^ _fnv(campaign_id)) % DRAWS
+
+
+def _fnv(text: str) -> int:
+    return fnv1a64(text.encode("utf-8", "surrogatepass"))

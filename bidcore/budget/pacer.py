@@ -58,6 +58,7 @@ from bidcore.budget.pacing import (
     TargetCurve,
     day_position,
 )
+from bidcore.reference.money import convert_down, convertible
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -187,8 +188,9 @@ class Pacer:
             if campaign is None or found is None:
                 return self._ignore("unknown_campaign", campaign)
             if currency is not None:
-                converted = _convert(self._config, amount, currency)
-                if converted is None:
+                fx, bidder = self._config.fx, self._config.bidder.currency
+                converted = convert_down(amount, currency, bidder, fx)
+                if converted is None or not convertible(currency, bidder, fx):
                     return self._ignore("unknown_currency", currency)
                 amount = converted
             before = found.spent
@@ -490,15 +492,3 @@ def _build_campaigns(
             campaign.target = old.target
         campaigns[c.id] = campaign
     return campaigns
-
-
-def _convert(config: Config, amount: int, currency: str) -> int | None:
-    """``amount`` of ``currency`` in the bidder's currency (same unit, rounded down), or None
-    without a rate for either."""
-    bidder = config.bidder.currency
-    if currency == bidder:
-        return amount
-    source, target = config.fx.rate_nanos(currency), config.fx.rate_nanos(bidder)
-    if source is None or target is None:
-        return None
-    return amount * source // target

@@ -44,7 +44,7 @@ import msgspec
 from bidcore._amounts import micros
 from bidcore._decoding import decode
 from bidcore.errors import ConfigError
-from bidcore.features.reference import personal_data_allowed
+from bidcore.features.reference import fnv1a64, personal_data_allowed
 
 from .hashing import Bucketing, equal_weights, namespace_bucket
 
@@ -467,10 +467,7 @@ def unit_key(unit: str) -> str:
     >>> unit_key("a")
     'af63dc4c8601ec8c'
     """
-    value = 0xCBF29CE484222325
-    for byte in unit.encode("utf-8", "surrogatepass"):
-        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{value:016x}"
+    return f"{fnv1a64(unit.encode('utf-8', 'surrogatepass')):016x}"
 
 
 def unit_text(value: object) -> str | None:

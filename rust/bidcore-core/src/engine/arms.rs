@@ -10,6 +10,7 @@
 use super::bitset::Bitset;
 use super::plan::{ArmPlan, LayerPlan};
 use crate::experiments::{v2_bucket, Fnv, HashVersion};
+use crate::features::fnv1a64;
 use crate::openrtb::Request;
 
 /// Where a unit id is read from, in a layer's order.
@@ -205,8 +206,13 @@ impl Layers {
             }
             layers.push(Layer { namespace_suffix: format!("__{}", plan.seed), version, sources, experiments });
         }
-        if layers.len() > usize::from(u16::MAX) {
-            return Err("too many layers".into());
+        // `Assigned` keeps layer, experiment and arm as u16 and the arm's counter index as u32.
+        let wide = |n: usize| n > usize::from(u16::MAX);
+        if wide(layers.len())
+            || layers.iter().any(|l| wide(l.experiments.len()) || l.experiments.iter().any(|e| wide(e.arms.len())))
+            || u32::try_from(arms).is_err()
+        {
+            return Err("too many layers, experiments or arms".into());
         }
         Ok(Layers { layers, arms, excludes })
     }
@@ -327,27 +333,5 @@ impl Layers {
 
 /// The pseudonymous key of a request's unit in the decision log (`bidcore.experiments.unit_key`).
 pub fn unit_key(request: &Request<'_>, a: &Assigned) -> String {
-    format!("{:016x}", fnv1a64(a.source.read(request).unwrap_or("")))
-}
-
-/// FNV-1a 64 over UTF-8 bytes: the unit's key in the decision log (`bidcore.experiments.unit_key`).
-pub fn fnv1a64(text: &str) -> u64 {
-    let mut value: u64 = 0xCBF2_9CE4_8422_2325;
-    for &b in text.as_bytes() {
-        value = (value ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    value
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fnv64_reference_values() {
-        // The published FNV-1a 64 test values.
-        assert_eq!(fnv1a64(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64("a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64("foobar"), 0x8594_4171_f739_67e8);
-    }
+    format!("{:016x}", fnv1a64(a.source.read(request).unwrap_or("").as_bytes()))
 }

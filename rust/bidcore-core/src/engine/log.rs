@@ -29,7 +29,7 @@ impl<V: Serialize> Serialize for Pairs<V> {
 
 /// A map by experiment key: the arm the request got, or its unit's key.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Arms(pub std::collections::BTreeMap<String, String>);
+pub struct ByExperiment(pub std::collections::BTreeMap<String, String>);
 
 /// One decision.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -49,10 +49,10 @@ pub struct DecisionRecord {
     pub test: bool,
     pub latency_ns: u64,
     /// The arm by experiment key, for every experiment the request is in.
-    pub arms: Arms,
+    pub arms: ByExperiment,
     /// The unit's pseudonymous key by experiment key (`bidcore.experiments.unit_key`): what the
     /// analysis groups decisions by.
-    pub units: Arms,
+    pub units: ByExperiment,
     /// Model id by role.
     pub models: Pairs<String>,
     pub imps: Vec<ImpRecord>,
@@ -196,8 +196,8 @@ mod tests {
             currency: Some("USD".into()),
             test: false,
             latency_ns: 1200,
-            arms: Arms::default(),
-            units: Arms::default(),
+            arms: ByExperiment::default(),
+            units: ByExperiment::default(),
             models: Pairs(vec![("ctr", "m@1".into())]),
             imps: vec![ImpRecord {
                 imp: "1".into(),

@@ -560,14 +560,14 @@ impl Engine {
             currency: currency.map(str::to_owned),
             test: request.test == Some(1),
             latency_ns,
-            arms: log::Arms(
+            arms: log::ByExperiment(
                 scratch
                     .assigned
                     .iter()
                     .map(|a| (self.layers.experiment(a).key.clone(), self.layers.arm(a).name.clone()))
                     .collect(),
             ),
-            units: log::Arms(
+            units: log::ByExperiment(
                 scratch
                     .assigned
                     .iter()
@@ -1220,8 +1220,8 @@ fn invalid_record(now: f64, err: &RequestError) -> impl FnOnce(u64) -> DecisionR
         currency: None,
         test: false,
         latency_ns,
-        arms: log::Arms::default(),
-        units: log::Arms::default(),
+        arms: log::ByExperiment::default(),
+        units: log::ByExperiment::default(),
         models: log::Pairs(Vec::new()),
         imps: Vec::new(),
     }

@@ -8,8 +8,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
-use super::arms::fnv1a64;
 use super::bitset::Bitset;
+use crate::features::fnv1a64;
 use crate::openrtb::Request;
 
 /// A throttle or a multiplier of one: every request, the value as it is.
@@ -41,7 +41,7 @@ impl Pacing {
             .map(|id| Cell {
                 throttle_ppm: AtomicU32::new(PPM),
                 multiplier_ppm: AtomicU32::new(PPM),
-                id_hash: fnv1a64(id),
+                id_hash: fnv1a64(id.as_bytes()),
             })
             .collect();
         Pacing { cells, throttled: AtomicUsize::new(0), none: Bitset::empty(width) }
@@ -86,7 +86,7 @@ impl Pacing {
             return false;
         }
         paced.copy_from(&self.none);
-        let request_hash = fnv1a64(request.id.as_ref().map_or("", |s| s.as_str()));
+        let request_hash = fnv1a64(request.id.as_ref().map_or("", |s| s.as_str()).as_bytes());
         let mut any = false;
         for c in eligible.iter() {
             let throttle = self.cells[c].throttle_ppm.load(Relaxed);
@@ -118,9 +118,9 @@ mod tests {
 
     #[test]
     fn draws_are_uniform_and_the_throttled_count_follows_the_settings() {
-        let campaign = fnv1a64("c1");
+        let campaign = fnv1a64(b"c1");
         let n = 200_000u64;
-        let below = (0..n).filter(|i| draw(fnv1a64(&format!("r{i}")), campaign) < 250_000).count() as f64;
+        let below = (0..n).filter(|i| draw(fnv1a64(format!("r{i}").as_bytes()), campaign) < 250_000).count() as f64;
         // A quarter of the requests, within five standard deviations.
         let sd = (n as f64 * 0.25 * 0.75).sqrt();
         assert!((below - n as f64 * 0.25).abs() < 5.0 * sd, "{below}");
