@@ -229,6 +229,25 @@ class EngineHolder:
         return future
 
 
+class SighupLatch:
+    """A SIGHUP handler for a worker that is still starting: it remembers the signal instead
+    of ending the process (the default) or dropping it (``SIG_IGN``), so that the app reloads
+    once its own handler is installed. Without it, a reload asked for while one worker of
+    several was starting would never reach that worker: it would keep serving the config it
+    had read before the change."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.received = True
+
+    def take(self) -> bool:
+        """Whether a SIGHUP came since the last call."""
+        received, self.received = self.received, False
+        return received
+
+
 def _reason(err: BaseException) -> str:
     text = str(err) or type(err).__name__
     return text if isinstance(err, BidcoreError) else f"{type(err).__name__}: {text}"
@@ -593,6 +612,9 @@ class App:
             log.warning("cannot reload on SIGHUP here: %s", err)
             return
         self._sighup_loop, self._sighup_before = loop, before
+        if isinstance(before, SighupLatch) and before.take():
+            log.info("a SIGHUP came while starting")
+            self._sighup()
 
     def _remove_sighup(self) -> None:
         if self._sighup_loop is not None:

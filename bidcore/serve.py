@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, TextIO
 
 from bidcore import demo
-from bidcore.asgi import App, EngineHolder, Notice, app
+from bidcore.asgi import App, EngineHolder, Notice, SighupLatch, app
 from bidcore.budget.pacer import Pacer
 from bidcore.config import load as load_config
 from bidcore.decisionlog import DecisionLogWriter, FileSink
@@ -118,8 +118,9 @@ def create_app() -> App:
     """The app of one worker, from the ``BIDCORE_*`` environment: what the servers import."""
     if threading.current_thread() is threading.main_thread():
         # Until the app's handler is installed at lifespan startup, a SIGHUP (the parent
-        # passing one on, an operator) must not end the worker, as it does by default.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # passing one on, an operator) must not end the worker, as it does by default, nor be
+        # lost: the latch keeps it, and the app reloads once it can.
+        signal.signal(signal.SIGHUP, SighupLatch())
     _log_to_stderr()
     return build_app(Settings.from_env())
 

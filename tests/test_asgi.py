@@ -18,7 +18,15 @@ import pytest
 
 import bidcore
 from bidcore import demo
-from bidcore.asgi import App, EngineHolder, Notice, NoticeError, app, parse_notice
+from bidcore.asgi import (
+    App,
+    EngineHolder,
+    Notice,
+    NoticeError,
+    SighupLatch,
+    app,
+    parse_notice,
+)
 
 SAMPLE = demo.sample_request()
 MODELS = demo.config_path().parent / "models"
@@ -620,3 +628,43 @@ def test_sighup_reloads_once_the_lifespan_has_started(tmp_path: Path) -> None:
     assert bidder.holder.started == 1
     assert seat_of(run(bidder, "POST", "/openrtb2/bid", body=SAMPLE)) == "seat-two"
     assert signal.getsignal(signal.SIGHUP) == before  # shutdown put the old handler back
+
+
+def test_a_sighup_that_came_while_starting_reloads_once_started(tmp_path: Path) -> None:
+    # A worker of several gets the parent's SIGHUP while it is still starting (after it has
+    # read the config, before its handler is installed): the latch keeps the signal, and the
+    # app reloads as soon as its own handler is in place.
+    config = write_config(tmp_path / "bidder.toml", seat="seat-one")
+    bidder = reloadable(config)
+    bidder.reload_on_sighup = True
+    write_config(config, seat="seat-two")
+    latch = SighupLatch()
+    before = signal.signal(signal.SIGHUP, latch)
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert latch.received
+
+        async def wait_for_the_reload() -> None:
+            for _ in range(500):
+                if bidder.holder.started and not bidder._reload_tasks:
+                    break
+                await asyncio.sleep(0.01)
+
+        asyncio.run(lifespan(bidder, wait_for_the_reload))
+        assert bidder.holder.started == 1
+        assert not latch.received  # taken: the next start would not reload again
+        assert seat_of(run(bidder, "POST", "/openrtb2/bid", body=SAMPLE)) == "seat-two"
+        assert signal.getsignal(signal.SIGHUP) is latch  # shutdown put the latch back
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+def test_without_a_sighup_while_starting_nothing_reloads(tmp_path: Path) -> None:
+    bidder = reloadable(write_config(tmp_path / "bidder.toml", seat="seat-one"))
+    bidder.reload_on_sighup = True
+    before = signal.signal(signal.SIGHUP, SighupLatch())
+    try:
+        asyncio.run(lifespan(bidder, lambda: asyncio.sleep(0.05)))
+        assert bidder.holder.started == 0
+    finally:
+        signal.signal(signal.SIGHUP, before)
