@@ -9,7 +9,7 @@
 
 from bidcore import budget, config, openrtb
 from bidcore._core import Limits, RequestParser, __version__
-from bidcore.engine import DecisionLog, Engine
+from bidcore.engine import DecisionLog, Engine, Ledger
 from bidcore.errors import (
     BidcoreError,
     ConfigError,
@@ -26,6 +26,7 @@ __all__ = [
     "Engine",
     "InternalError",
     "InvalidRequestError",
+    "Ledger",
     "Limits",
     "ModelError",
     "RequestParser",

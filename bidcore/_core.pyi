@@ -14,6 +14,7 @@ __all__ = [
     "CompiledModel",
     "DecisionLog",
     "FeatureExtractor",
+    "Ledger",
     "Limits",
     "NativeEngine",
     "RequestParser",
@@ -172,6 +173,7 @@ class NativeEngine:
         monitors: dict[str, tuple[str, list[float], list[tuple[str, int, list[float]]]]]
         | None = None,
         log: DecisionLog | None = None,
+        ledger: Ledger | None = None,
     ) -> Self: ...
     def bid(
         self, body: bytes | bytearray, *, now: float | None = None, received_ns: int | None = None
@@ -204,6 +206,31 @@ class DecisionLog:
     def drain(self, max_records: int = 4096, format: str = "json") -> list[bytes]:
         """Up to ``max_records`` records, each serialized alone; releases the GIL."""
     def stats(self) -> dict[str, int]: ...
+
+@final
+class Ledger:
+    """The budget ledger's native half: accounts per campaign (nanos: thousandths of a micro),
+    and the bids in flight of the engines built with it."""
+
+    def __new__(
+        cls, *, ttl_seconds: float = 300.0, spend_on: str = "bill", capacity: int = 4_000_000
+    ) -> Ledger: ...
+    @property
+    def ttl_seconds(self) -> float: ...
+    @property
+    def spend_on(self) -> str: ...
+    def set_limited(self, campaign: str, limited: bool) -> None: ...
+    def grant(self, campaign: str, nanos: int) -> int:
+        """Adds ``nanos`` to the campaign's available money; the new amount."""
+    def notice(
+        self, kind: str, token: str, price_nanos: int, now: float
+    ) -> tuple[str, str | None, int]:
+        """(outcome, campaign, nanos spent) of a notice for the bid ``token``."""
+    def expire(self, now: float) -> int:
+        """Forgets the bids past their time to live; holds released."""
+    def accounts(self) -> dict[str, tuple[bool, int, int, int]]:
+        """campaign -> (limited, available, exposure, spent)."""
+    def stats(self) -> dict[str, Any]: ...
 
 def _panic(message: str) -> None: ...
 def experiment_bucket(seed: str, unit: str, version: int) -> int:

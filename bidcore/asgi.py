@@ -62,6 +62,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
 
+from bidcore.budget.ledger import BudgetLedger
 from bidcore.budget.pacer import Pacer
 from bidcore.engine import Engine
 from bidcore.errors import BidcoreError, InvalidRequestError
@@ -282,6 +283,9 @@ class Notice:
     request: str | None = None
     loss_reason: int | None = None
     min_to_win_micros: int | None = None
+    bid: str | None = None
+    """The bid's ledger token (``{bid}``, the ``bid`` parameter): with a budget ledger, the
+    notice settles that bid (``docs/budget.md``)."""
 
 
 class NoticeError(ValueError):
@@ -332,6 +336,7 @@ def parse_notice(kind: NoticeKind, query: bytes, *, received_at: float | None = 
         creative=fields.get("cr") or None,
         imp=fields.get("imp") or None,
         request=fields.get("req") or None,
+        bid=fields.get("bid") or None,
         loss_reason=_optional_int(fields, "reason"),
         min_to_win_micros=_optional_micros(fields, "min_to_win"),
     )
@@ -379,6 +384,7 @@ class App:
         *,
         metrics: BidderMetrics | None = None,
         pacer: Pacer | None = None,
+        budget: BudgetLedger | None = None,
         on_notice: Callable[[Notice], None] | None = None,
         offload: bool = False,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -405,6 +411,12 @@ class App:
             self.metrics.registry.register(pacer.collector())
             self.on_startup.append(pacer.start)
             self.on_shutdown.append(pacer.stop)
+        self.budget = budget
+        if budget is not None:
+            holder.preparers.append(lambda engine: budget.swap(engine.config))
+            self.metrics.registry.register(budget.collector())
+            self.on_startup.append(budget.start)
+            self.on_shutdown.append(budget.stop)
         self.notices: dict[str, int] = {"win": 0, "bill": 0, "loss": 0}
         holder.listeners.append(self._reloaded)
         self._sighup_loop: asyncio.AbstractEventLoop | None = None
@@ -521,12 +533,42 @@ class App:
         except NoticeError as err:
             self.metrics.record_notice(kind, accepted=False)
             return await _text(send, 400, f"{kind} notice: {err}")
+        if self.budget is not None and notice.bid is not None:
+            return await self._settle(notice, send)
         self.notices[kind] += 1
         self.metrics.record_notice(kind, accepted=True)
         if kind == "bill" and notice.price_micros is not None:
             self.metrics.record_spend(notice.campaign, notice.currency, notice.price_micros)
             if self.pacer is not None:
                 self.pacer.record_bill(notice.campaign, notice.price_micros, notice.currency)
+        if self.on_notice is not None:
+            self.on_notice(notice)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return 204
+
+    async def _settle(self, notice: Notice, send: Send) -> int:
+        """A notice for a registered bid: the ledger settles it; only an accepted notice that
+        spent counts as spend (and feeds the pacer), so a duplicate is counted once. Answered
+        204 whatever the outcome: the exchange has nothing to do about it."""
+        assert self.budget is not None
+        assert notice.bid is not None
+        settled = self.budget.notice(
+            notice.kind,
+            notice.bid,
+            price_micros=notice.price_micros,
+            currency=notice.currency,
+            now=notice.received_at,
+        )
+        accepted = settled.outcome == "accepted"
+        self.metrics.record_notice(notice.kind, accepted=accepted)
+        if accepted:
+            self.notices[notice.kind] += 1
+        if settled.spent_nanos > 0:
+            # Nanos of the bidder's currency are the micros of a CPM price in it.
+            self.metrics.record_spend(settled.campaign, None, settled.spent_nanos)
+            if self.pacer is not None:
+                self.pacer.record_bill(settled.campaign, settled.spent_nanos)
         if self.on_notice is not None:
             self.on_notice(notice)
         await send({"type": "http.response.start", "status": 204, "headers": []})
@@ -654,6 +696,7 @@ def app(
     *,
     metrics: BidderMetrics | None = None,
     pacer: Pacer | None = None,
+    budget: BudgetLedger | None = None,
     on_notice: Callable[[Notice], None] | None = None,
     offload: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -677,6 +720,12 @@ def app(
     started at lifespan startup and stopped at shutdown, and its state is exported at
     ``/metrics`` (``bidcore_pacing_*``). Without one, an engine given whose config has
     ``[pacing] enabled = true`` gets one.
+
+    ``budget`` is the budget ledger the engines were built on (``docs/budget.md``): a notice
+    with a ``bid`` parameter settles that bid through it, and only an accepted notice's spend
+    is counted and fed to the pacer (a duplicate, unknown or expired one is counted by outcome
+    and ignored). It is given each reloaded config, ticked once a second from lifespan startup
+    to shutdown, and exported at ``/metrics`` (``bidcore_budget_*``).
     """
     holder = (
         engine_or_holder
@@ -690,6 +739,7 @@ def app(
         holder,
         metrics=metrics,
         pacer=pacer,
+        budget=budget,
         on_notice=on_notice,
         offload=offload,
         max_body_bytes=max_body_bytes,

@@ -74,7 +74,9 @@ Media = Literal["banner", "video", "audio", "native"]
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
 _MAX_UTC_OFFSET: Final = 14 * 3_600  # wider than any civil time zone (UTC-12 to UTC+14)
 _PLACEHOLDER: Final = re.compile(r"\{([a-z_]+)\}")
-PLACEHOLDERS: Final = frozenset({"campaign", "creative", "imp", "request", "arm", "price_bucket"})
+PLACEHOLDERS: Final = frozenset(
+    {"campaign", "creative", "imp", "request", "arm", "price_bucket", "bid"}
+)
 
 
 def _check_amount(name: str, value: Decimal | None, *, positive: bool = False) -> None:
@@ -387,6 +389,26 @@ class Pacing(_Struct, frozen=True):
             )
 
 
+class Budget(_Struct, frozen=True):
+    """The budget ledger in the server (``bidcore.budget.BudgetLedger``, ``docs/budget.md``):
+    when enabled, every bid is registered under its ``{bid}`` token, a campaign with a
+    ``daily_budget`` holds each bid's cost against the day's money and stops when it cannot
+    cover one more, and notices that carry ``bid`` settle the bids (duplicates and unknown
+    tokens counted and ignored). ``spend_on`` picks the notice whose price is spent;
+    ``bid_ttl_seconds`` is how long a bid waits for its notices before its hold is released."""
+
+    enabled: bool = False
+    spend_on: Literal["bill", "win"] = "bill"
+    bid_ttl_seconds: float = 300.0
+    max_in_flight: int = 4_000_000
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.bid_ttl_seconds) and 0 < self.bid_ttl_seconds <= 86_400):
+            raise ValueError(f"bid_ttl_seconds must be in (0, 86400], got {self.bid_ttl_seconds}")
+        if not 1 <= self.max_in_flight <= 1_000_000_000:
+            raise ValueError(f"max_in_flight must be in [1, 10^9], got {self.max_in_flight}")
+
+
 class Config(_Struct, frozen=True):
     """A whole bidder: ``Engine(config)`` compiles it into the native engine."""
 
@@ -397,6 +419,7 @@ class Config(_Struct, frozen=True):
     shading: Shading = msgspec.field(default_factory=Shading)
     experiments: Experiments = msgspec.field(default_factory=Experiments)
     pacing: Pacing = msgspec.field(default_factory=Pacing)
+    budget: Budget = msgspec.field(default_factory=Budget)
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -413,6 +436,18 @@ class Config(_Struct, frozen=True):
             if getattr(self.models, role) is None and any(c.goal == goal for c in self.campaigns):
                 raise ValueError(f"{goal} campaigns need a {role} model (models.{role})")
         self._check_experiments(set(ids))
+        if self.budget.enabled and not self._templates_have("{bid}"):
+            raise ValueError(
+                "budget: enabled, but no nurl, burl or lurl template has {bid}: "
+                "no notice could find its bid"
+            )
+
+    def _templates_have(self, placeholder: str) -> bool:
+        templates = [self.bidder.nurl, self.bidder.burl, self.bidder.lurl]
+        for c in self.campaigns:
+            for cr in c.creatives:
+                templates += [cr.nurl, cr.burl, cr.lurl]
+        return any(t is not None and placeholder in t for t in templates)
 
     def _check_experiments(self, campaigns: set[str]) -> None:
         for layer, experiment, arm in self.experiments.arms():

@@ -34,14 +34,14 @@ from typing import Any, Final
 import msgspec
 
 from bidcore import config as config_module
-from bidcore._core import DecisionLog, Limits, NativeEngine
+from bidcore._core import DecisionLog, Ledger, Limits, NativeEngine
 from bidcore.config import Config, micros
 from bidcore.errors import ConfigError, ModelError
 from bidcore.experiments.assignment import Arm, Layer, compiled_layer
 from bidcore.models import Model
 from bidcore.models import load as load_model
 
-__all__ = ["DecisionLog", "Engine", "arm_model_key", "arm_models", "plan"]
+__all__ = ["DecisionLog", "Engine", "Ledger", "arm_model_key", "arm_models", "plan"]
 
 SCORE_BINS: Final = 20
 """Bins of a model's live score histogram when its artifact has no reference histograms."""
@@ -62,12 +62,15 @@ class Engine(NativeEngine):
     throughput over the corpus).
     """
 
-    __slots__ = ("config", "log", "models")
+    __slots__ = ("config", "ledger", "log", "models")
     config: Config
     models: dict[str, Model]
     """The models by role, and each experiment arm's by its key (``ctr/experiment/arm``)."""
     log: DecisionLog | None
     """Where every decision is recorded (see :mod:`bidcore.decisionlog`), or None."""
+    ledger: Ledger | None
+    """Where every bid is registered, holding a limited campaign's money while in flight
+    (``docs/budget.md``), or None."""
 
     def __new__(
         cls,
@@ -77,6 +80,7 @@ class Engine(NativeEngine):
         base_dir: str | os.PathLike[str] | None = None,
         limits: Limits | None = None,
         log: DecisionLog | None = None,
+        ledger: Ledger | None = None,
     ) -> Engine:
         loaded = dict(models) if models is not None else _load_models(config, base_dir)
         for key, path in arm_models(config).items():
@@ -108,10 +112,12 @@ class Engine(NativeEngine):
             limits,
             {role: _monitor(role, model) for role, model in loaded.items() if role in ROLES},
             log,
+            ledger,
         )
         self.config = config
         self.models = loaded
         self.log = log
+        self.ledger = ledger
         return self
 
     @classmethod
@@ -121,10 +127,13 @@ class Engine(NativeEngine):
         *,
         limits: Limits | None = None,
         log: DecisionLog | None = None,
+        ledger: Ledger | None = None,
     ) -> Engine:
         """An engine from a config file (TOML, JSON or YAML); model paths are relative to it."""
         path = Path(path)
-        return cls(config_module.load(path), base_dir=path.parent, limits=limits, log=log)
+        return cls(
+            config_module.load(path), base_dir=path.parent, limits=limits, log=log, ledger=ledger
+        )
 
 
 _Monitor = tuple[str, list[float], list[tuple[str, int, list[float]]]]

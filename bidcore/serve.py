@@ -49,10 +49,11 @@ from typing import Any, Final, Literal, TextIO
 
 from bidcore import demo
 from bidcore.asgi import App, EngineHolder, Notice, SighupLatch, app
+from bidcore.budget.ledger import BudgetLedger
 from bidcore.budget.pacer import Pacer
 from bidcore.config import load as load_config
 from bidcore.decisionlog import DecisionLogWriter, FileSink
-from bidcore.engine import DecisionLog, Engine
+from bidcore.engine import DecisionLog, Engine, Ledger
 from bidcore.errors import BidcoreError
 from bidcore.metrics import BidderMetrics
 
@@ -147,8 +148,23 @@ def build_app(settings: Settings) -> App:
         on_shutdown.append(decisions.stop)
         on_notice = decisions.notice
 
+    # Made at the first load whose config enables it, then kept across reloads: the accounts
+    # and the bids in flight outlive each engine (turning it off takes a restart).
+    ledgers: list[Ledger] = []
+
     def load() -> Engine:
-        return Engine.load(settings.config, log=decision_log)
+        config = load_config(settings.config)
+        if config.budget.enabled and not ledgers:
+            b = config.budget
+            ledgers.append(
+                Ledger(ttl_seconds=b.bid_ttl_seconds, spend_on=b.spend_on, capacity=b.max_in_flight)
+            )
+        return Engine(
+            config,
+            base_dir=settings.config.parent,
+            log=decision_log,
+            ledger=ledgers[0] if ledgers else None,
+        )
 
     # After the decision log's hooks: the first snapshot sees the log, the last its last drain.
     on_startup.append(metrics.start_publishing)
@@ -163,10 +179,12 @@ def build_app(settings: Settings) -> App:
     # Made whether or not the config enables pacing, so that a reload can turn it on; while
     # disabled it runs no thread and writes nothing but the engines' defaults.
     pacer = Pacer(engine.config, engine)
+    budget = BudgetLedger(engine.config, ledgers[0]) if ledgers else None
     return app(
         holder,
         metrics=metrics,
         pacer=pacer,
+        budget=budget,
         offload=settings.offload,
         on_notice=on_notice,
         reload_on_sighup=True,

@@ -21,6 +21,7 @@ from bidcore.config import Campaign, Config, Creative
 from bidcore.openrtb.reference import inspect_request_py
 
 from .arms import Assigned, Settings, arm_model_key, assigned_arms, excluded, label, settings
+from .budget import Budget, check_budget, cost_nanos, covered
 from .creatives import choose_creative
 from .deals import choose_deal
 from .decision import Candidate, Decision, ImpDecision
@@ -75,6 +76,7 @@ def decide(
     *,
     now: float,
     pacing: Pacing | None = None,
+    budget: Budget | None = None,
 ) -> Decision:
     """The decision on the request ``body`` at time ``now`` (seconds since the epoch).
 
@@ -82,6 +84,8 @@ def decide(
     key :func:`bidcore.engine.arm_model_key` gives it (``"ctr/shade-v2/treatment"``).
     ``pacing`` maps campaign ids to their ``(throttle_ppm, multiplier_ppm)``, what
     ``Engine.set_pacing`` set; a campaign it does not list is unpaced, ``(10^6, 10^6)``.
+    ``budget`` maps the campaigns the ledger limits to their available nanos
+    (:mod:`bidcore.reference.budget`); a campaign it does not list is not limited.
 
     Raises :class:`~bidcore.errors.InvalidRequestError` (a ``ValueError``) for a body the
     engine refuses, and ``ValueError`` when a campaign or an arm needs a model ``models``
@@ -93,6 +97,8 @@ def decide(
         raise ValueError(f"now must be finite, got {now}")
     pacing = {} if pacing is None else pacing
     check_pacing(config, pacing)
+    budget = {} if budget is None else budget
+    check_budget(config, budget)
     view = inspect_request_py(body)
     personal = is_personal(view)
     imp_ids = [str(imp["id"]) for imp in view["imp"]]
@@ -129,6 +135,7 @@ def decide(
     imps: list[ImpDecision] = []
     won: list[Won] = []
     candidates = []
+    held: dict[str, int] = {}  # what the earlier imps' winners hold, by campaign
     for index in range(len(imp_ids)):
         drafts, winner = _decide_imp(
             view,
@@ -140,10 +147,12 @@ def decide(
             now=now,
             assigned=assigned,
             pacing=pacing,
+            budget=budget,
+            held=held,
         )
         candidates += drafts
         if winner is None:
-            imps.append(ImpDecision(imp=imp_ids[index], reason=_imp_reason(drafts)))
+            imps.append(ImpDecision(imp=imp_ids[index], reason=_imp_reason(drafts, targeting)))
             continue
         imps.append(
             ImpDecision(
@@ -232,11 +241,18 @@ def _targeted_out(
     ]
 
 
-def _imp_reason(drafts: list[Candidate]) -> str:
+def _imp_reason(drafts: list[Candidate], targeting: dict[str, str | None]) -> str:
     """The most common per-imp reason among the imp's targeted campaigns (targeting reasons are
-    request-level and not counted); ties go to the earliest in :data:`IMP_REASONS`."""
-    counts = Counter(d.excluded_by for d in drafts if d.excluded_by in IMP_REASONS)
-    return max(IMP_REASONS, key=lambda reason: counts[reason])
+    request-level and not counted, nor is pacing's ``budget``); ties go to the earliest in
+    :data:`IMP_REASONS`, after the ledger's ``budget`` (:mod:`bidcore.reference.budget`)."""
+    counts = Counter(
+        d.excluded_by
+        for d in drafts
+        if d.excluded_by in IMP_REASONS
+        or (d.excluded_by == "budget" and targeting[d.campaign] is None)
+    )
+    order = (("budget",) if counts["budget"] else ()) + IMP_REASONS
+    return max(order, key=lambda reason: counts[reason])
 
 
 def _eligible(
@@ -321,10 +337,15 @@ def _decide_imp(
     now: float,
     assigned: Sequence[Assigned] = (),
     pacing: Pacing | None = None,
+    budget: Budget | None = None,
+    held: dict[str, int] | None = None,
 ) -> tuple[list[Candidate], Won | None]:
     """Every campaign's draft for imp ``index`` (config order) and the imp's winner, if any,
-    under the request's arms ``assigned`` and the campaigns' ``pacing`` (its multipliers: the
-    throttles are applied with targeting)."""
+    under the request's arms ``assigned``, the campaigns' ``pacing`` (its multipliers: the
+    throttles are applied with targeting) and the ledger's ``budget``; the winner's cost is
+    added to ``held``."""
+    budget = {} if budget is None else budget
+    held = {} if held is None else held
     imp: View = view["imp"][index]
     imp_id = str(imp["id"])
     drafts: list[Candidate] = []
@@ -340,6 +361,7 @@ def _decide_imp(
     _score(view, index, eligible, models, now=now)
 
     winner: Won | None = None
+    winner_cost: int | None = None
     best = -math.inf
     for e in eligible:
         draft = e.draft
@@ -367,8 +389,13 @@ def _decide_imp(
             # candidate an expected surplus of 0): the highest upper wins.
             draft.price = b.upper
             draft.surplus = float(b.upper)
+        cost = cost_nanos(draft.price, currency, config)
+        if not covered(budget, held, e.campaign.id, cost):
+            draft.excluded_by = "budget"
+            continue
         if draft.surplus > best:
             best = draft.surplus
+            winner_cost = cost
             winner = Won(
                 imp=imp_id,
                 campaign=e.campaign,
@@ -376,4 +403,6 @@ def _decide_imp(
                 deal=draft.deal,
                 price=draft.price,
             )
+    if winner is not None and winner.campaign.id in budget and winner_cost is not None:
+        held[winner.campaign.id] = held.get(winner.campaign.id, 0) + winner_cost
     return drafts, winner

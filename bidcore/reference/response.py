@@ -18,11 +18,16 @@ from .view import View
 
 __all__ = ["MTYPES", "Won", "fill", "response"]
 
+EXPLAIN_TOKEN: Final = "0" * 16
+"""``{bid}`` in a response ``explain`` writes: it registers no bid with the ledger."""
+
 MTYPES: Final = {"banner": 1, "video": 2, "audio": 3, "native": 4}
 
 # `${...}` up to its first `}` is an exchange macro and is matched first, so that it is left
 # whole; only then is a bare `{placeholder}` filled.
-_TEMPLATE: Final = re.compile(r"\$\{[^}]*\}|\{(campaign|creative|imp|request|arm|price_bucket)\}")
+_TEMPLATE: Final = re.compile(
+    r"\$\{[^}]*\}|\{(campaign|creative|imp|request|arm|price_bucket|bid)\}"
+)
 
 
 class Won(NamedTuple):
@@ -55,6 +60,8 @@ def _bid(won: Won, view: View, config: Config, arms: str) -> dict[str, Any]:
         "request": str(view["id"]),
         "arm": arms,
         "price_bucket": price_bucket(won.price),
+        # explain() registers no bid: its token is all zeros (bid() writes a real one).
+        "bid": EXPLAIN_TOKEN,
     }
     bid: dict[str, Any] = {
         "id": f"{won.imp}-{won.campaign.id}",

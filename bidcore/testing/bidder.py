@@ -25,6 +25,7 @@ from bidcore.engine import Engine
 from bidcore.errors import InvalidRequestError
 from bidcore.features import FeatureSpec
 from bidcore.reference import TARGETING_REASONS, RoleModel, decide
+from bidcore.reference.budget import Budget
 from bidcore.reference.pacing import UNPACED, Pacing
 
 __all__ = [
@@ -403,6 +404,7 @@ def assert_same_decision(
     now: float,
     *,
     pacing: Pacing | None = None,
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
     """Asserts that the engine and the reference make the same decision on ``body``: the same
     verdict, reasons, currency, targeting, imps, response JSON and per-candidate outcome (past
@@ -411,11 +413,18 @@ def assert_same_decision(
 
     ``pacing`` is what the caller set on ``engine`` (``Engine.set_pacing``), for the reference:
     the engine's ``pacing()`` is checked against it first (a campaign it does not list unpaced).
+    ``budget``: the available nanos of the campaigns the engine's ledger limits, for the
+    reference (``bidcore.reference.budget``); checked against the ledger's accounts first.
+    With a ledger, ``bid`` registers the bids it makes and holds their cost.
     """
+    if budget is not None:
+        assert engine.ledger is not None
+        limited = {c: a[1] for c, a in engine.ledger.accounts().items() if a[0]}
+        assert {c: v for c, v in limited.items() if c in budget} == dict(budget)
     if pacing is not None:
         assert engine.pacing() == {c.id: pacing.get(c.id, UNPACED) for c in config.campaigns}
     try:
-        expected = decide(body, config, reference_models, now=now, pacing=pacing)
+        expected = decide(body, config, reference_models, now=now, pacing=pacing, budget=budget)
     except InvalidRequestError:
         try:
             engine.explain(body, now=now)

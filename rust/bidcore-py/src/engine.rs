@@ -19,6 +19,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use crate::compiled::PyCompiledModel;
 use crate::detach::detached;
 use crate::features::PyFeatureExtractor;
+use crate::ledger::PyLedger;
 use crate::models::PyTreeEnsemble;
 use crate::parser::{with_arena, PyLimits};
 
@@ -78,7 +79,7 @@ impl PyNativeEngine {
     /// CompiledModel, FeatureExtractor, campaign attribute names). Raises `ConfigError` with
     /// the reason.
     #[new]
-    #[pyo3(signature = (plan, models, limits = None, monitors = None, log = None))]
+    #[pyo3(signature = (plan, models, limits = None, monitors = None, log = None, ledger = None))]
     fn new(
         py: Python<'_>,
         plan: &str,
@@ -86,6 +87,7 @@ impl PyNativeEngine {
         limits: Option<PyRef<'_, PyLimits>>,
         monitors: Option<HashMap<String, MonitorTuple>>,
         log: Option<PyRef<'_, PyDecisionLog>>,
+        ledger: Option<PyRef<'_, PyLedger>>,
     ) -> PyResult<Self> {
         let plan = Plan::from_json(plan).map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
         let mut roles: [Option<RoleModel>; 2] = [None, None];
@@ -114,8 +116,11 @@ impl PyNativeEngine {
         }
         let parser = RequestParser::new(limits.map(|l| l.0).unwrap_or_default());
         let log = log.map(|l| l.0.clone());
-        let engine = Engine::new(plan, roles, arm_models, parser, watch, log)
+        let mut engine = Engine::new(plan, roles, arm_models, parser, watch, log)
             .map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
+        if let Some(ledger) = ledger {
+            engine = engine.with_ledger(Arc::clone(&ledger.0));
+        }
         Ok(PyNativeEngine { engine })
     }
 

@@ -11,6 +11,7 @@ mod engine;
 mod errors;
 mod experiments;
 mod features;
+mod ledger;
 mod models;
 mod parser;
 
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     features::register(m)?;
     compiled::register(m)?;
     engine::register(m)?;
+    ledger::register(m)?;
     experiments::register(m)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     Ok(())

@@ -43,6 +43,8 @@ pub enum Placeholder {
     Request,
     Arm,
     PriceBucket,
+    /// The bid's ledger token, which its notices bring back (`docs/budget.md`).
+    Bid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,7 @@ impl Template {
                     "request" => Placeholder::Request,
                     "arm" => Placeholder::Arm,
                     "price_bucket" => Placeholder::PriceBucket,
+                    "bid" => Placeholder::Bid,
                     _ if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
                         return Some(Err(format!("unknown placeholder {{{name}}} in template {text:?}")))
                     }

@@ -9,6 +9,7 @@ mod arms;
 mod bitset;
 mod creative;
 mod explain;
+mod ledger;
 mod log;
 mod observe;
 mod pacing;
@@ -32,6 +33,8 @@ pub use reason::Reason;
 use self::arms::{Assigned, Layers, Overrides};
 use self::bitset::Bitset;
 use self::creative::{Creative, Media};
+use self::ledger::Account;
+pub use self::ledger::{parse_token, Ledger, LedgerStats, NoticeKind, NoticeResult, Settled, SpendOn};
 use self::pacing::Pacing;
 use self::pricing::Curve;
 use self::reason::Tally;
@@ -163,6 +166,8 @@ pub struct Scratch {
     shaded: Vec<(i64, i64, Curve)>,
     /// Per imp, why it got no bid (None: it has a winner).
     imp_reasons: Vec<Option<Reason>>,
+    /// The request's winners so far that hold money: (campaign, cost in nanos).
+    pending: Vec<(usize, i64)>,
     /// Whether the winners' feature rows are kept (for the decision log) in `kept_rows`.
     keep_rows: bool,
     kept_rows: Vec<f64>,
@@ -186,6 +191,11 @@ struct Candidate {
     upper: i64,
     price: i64,
     surplus: f64,
+    /// A winner of a limited campaign: its price in nanos of the bidder's currency, held
+    /// against the campaign's account while the bid is in flight (0: nothing held).
+    cost: i64,
+    /// The winner's `{bid}` token (0: not registered).
+    token: u64,
 }
 
 pub struct Engine {
@@ -211,6 +221,11 @@ pub struct Engine {
     observer: Observer,
     log: Option<Arc<DecisionLog>>,
     tmax_margin: Duration,
+    /// With a ledger: each bid is registered (its `{bid}` token) and holds its cost against
+    /// its campaign's account (`accounts`, by campaign) when that account is limited.
+    ledger: Option<Arc<Ledger>>,
+    accounts: Vec<Arc<Account>>,
+    campaign_ids: Vec<Arc<str>>,
 }
 
 const NO_ROW: u32 = u32::MAX;
@@ -396,7 +411,24 @@ impl Engine {
             observer,
             log,
             tmax_margin: Duration::from_millis(plan.tmax_margin_ms),
+            ledger: None,
+            accounts: Vec::new(),
+            campaign_ids: Vec::new(),
         })
+    }
+
+    /// The engine, registering its bids in `ledger` and holding their cost against the
+    /// accounts of limited campaigns (`docs/budget.md`). Engines built on one ledger share
+    /// its accounts and bids in flight, so a reload keeps them.
+    pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Engine {
+        self.campaign_ids = self.campaigns.iter().map(|c| Arc::from(c.id.as_str())).collect();
+        self.accounts = self.campaigns.iter().map(|c| ledger.account(&c.id)).collect();
+        self.ledger = Some(ledger);
+        self
+    }
+
+    pub fn ledger(&self) -> Option<&Arc<Ledger>> {
+        self.ledger.as_ref()
     }
 
     /// The counts behind the metrics, summed over threads.
@@ -480,6 +512,7 @@ impl Engine {
         let mut bid_currency = None;
         let outcome = match decided {
             Decided::Bid { .. } if late() => Outcome::NoBid(Reason::Late),
+            Decided::Bid { .. } if !self.open_bids(now, scratch) => Outcome::NoBid(Reason::Budget),
             Decided::Bid { currency } => {
                 bid_currency = Some(currency);
                 self.arms_text(&scratch.assigned, &mut scratch.arms_text);
@@ -669,6 +702,7 @@ impl Engine {
     ) -> Decided<'s> {
         scratch.winners.clear();
         scratch.imp_reasons.clear();
+        scratch.pending.clear();
         scratch.kept_rows.clear();
         if let Some(t) = trace.as_deref_mut() {
             t.personal = request.personal_data_allowed();
@@ -807,12 +841,30 @@ impl Engine {
             }
         }
         self.score(request, imp_index, now, scratch);
+        let candidates = scratch.candidates.len();
         let best = match trace {
             Some(t) => self.rank_all(request, imp, deals, currency, now, scratch, &mut tally, t),
-            None => self.rank(request, deals, currency, scratch, &mut tally),
+            None => loop {
+                // The best candidate whose campaign's money covers its price: one that cannot
+                // is out (budget), and the rest are ranked again. The first ranking counted
+                // every other candidate's reason already: a second must not count them again.
+                let mut again = Tally::default();
+                let counting = if scratch.candidates.len() == candidates { &mut tally } else { &mut again };
+                let Some(mut best) = self.rank(request, deals, currency, scratch, counting) else {
+                    break None;
+                };
+                if self.covered(&mut best, currency, &scratch.pending) {
+                    break Some(best);
+                }
+                tally.add(Reason::Budget);
+                scratch.candidates.retain(|c| c.campaign != best.campaign);
+            },
         };
         match best {
             Some(mut winner) => {
+                if winner.cost > 0 {
+                    scratch.pending.push((winner.campaign, winner.cost));
+                }
                 if scratch.keep_rows {
                     self.keep_rows(&mut winner, scratch);
                 }
@@ -896,6 +948,8 @@ impl Engine {
             upper: 0,
             price: 0,
             surplus: 0.0,
+            cost: 0,
+            token: 0,
         })
     }
 
@@ -1048,6 +1102,50 @@ impl Engine {
     /// would get the same surplus, and a tie goes to the one already seen. The winner is the
     /// one ranking every candidate gives (`rank_all`, what `explain` runs; the Rust corpus test
     /// compares them).
+    /// Whether the money left in `w`'s campaign's account, less what the request's earlier
+    /// winners hold (`pending`), covers `w`'s price; sets `w.cost` (0 when the campaign is not
+    /// limited, or there is no ledger). The price is converted to the bidder's currency
+    /// rounding up, so a hold never falls short of the bid.
+    fn covered(&self, w: &mut Candidate, currency: &str, pending: &[(usize, i64)]) -> bool {
+        w.cost = 0;
+        let Some(account) = self.accounts.get(w.campaign) else {
+            return true;
+        };
+        if !account.limited() {
+            return true;
+        }
+        let Some(cost) = self.fx.convert_up(Micros(w.price), currency, &self.currency) else {
+            return false;
+        };
+        w.cost = cost.0.max(1);
+        let held: i64 = pending.iter().filter(|(c, _)| *c == w.campaign).map(|(_, cost)| cost).sum();
+        account.available().saturating_sub(held) >= w.cost
+    }
+
+    /// Registers each winner with the ledger, holding its cost; a winner whose campaign can no
+    /// longer cover it (another thread's bid took the money since `covered`) loses its imp
+    /// (reason `budget`). Whether any winner is left.
+    fn open_bids(&self, now: f64, scratch: &mut Scratch) -> bool {
+        let Some(ledger) = &self.ledger else {
+            return true;
+        };
+        let reasons = &mut scratch.imp_reasons;
+        scratch.winners.retain_mut(|w| {
+            let account = &self.accounts[w.campaign];
+            match ledger.open(&self.campaign_ids[w.campaign], account, w.cost, now) {
+                Some(token) => {
+                    w.token = token;
+                    true
+                }
+                None => {
+                    reasons[w.imp] = Some(Reason::Budget);
+                    false
+                }
+            }
+        });
+        !scratch.winners.is_empty()
+    }
+
     fn rank(
         &self,
         request: &Request<'_>,
@@ -1125,12 +1223,22 @@ impl Engine {
         let mut curves = vec![None; self.shadings.len() * Media::COUNT];
         for k in 0..scratch.candidates.len() {
             let mut candidate = scratch.candidates[k];
-            let priced = self.bound(request, deals, &mut candidate, currency, &mut curves).map(|curve| {
-                if let Some(curve) = curve {
-                    candidate.price = pricing::shade(candidate.lower, candidate.upper, &curve);
-                    candidate.surplus = (candidate.upper - candidate.price) as f64 * curve.win_rate(candidate.price);
-                }
-            });
+            let priced = self
+                .bound(request, deals, &mut candidate, currency, &mut curves)
+                .map(|curve| {
+                    if let Some(curve) = curve {
+                        candidate.price = pricing::shade(candidate.lower, candidate.upper, &curve);
+                        candidate.surplus =
+                            (candidate.upper - candidate.price) as f64 * curve.win_rate(candidate.price);
+                    }
+                })
+                .and_then(|()| {
+                    if self.covered(&mut candidate, currency, &scratch.pending) {
+                        Ok(())
+                    } else {
+                        Err(Reason::Budget)
+                    }
+                });
             trace.candidates.push(self.trace_candidate(request, imp, deals, &candidate, priced.err(), now));
             match priced {
                 Err(reason) => tally.add(reason),

@@ -1,6 +1,7 @@
 //! The bid response: one seat, one bid per imp that has a winner.
 
 use super::creative::{Media, Placeholder, Template};
+use super::ledger::token_text;
 use super::pricing::price_bucket;
 use super::{Candidate, Engine};
 use crate::money::Micros;
@@ -34,6 +35,8 @@ impl Engine {
                 let creative = &campaign.creatives[w.creative];
                 let imp_id = imps[w.imp].id.as_ref().map_or("", |s| s.as_str());
                 let bucket = price_bucket(w.price);
+                let mut token = [0u8; 16];
+                let token = token_text(w.token, &mut token);
                 let value = |p: Placeholder| -> &str {
                     match p {
                         Placeholder::Campaign => &campaign.id,
@@ -42,6 +45,7 @@ impl Engine {
                         Placeholder::Request => request_id,
                         Placeholder::Arm => arms,
                         Placeholder::PriceBucket => &bucket,
+                        Placeholder::Bid => token,
                     }
                 };
                 let fill = |t: &Option<Template>| {
