@@ -59,10 +59,10 @@ import zlib
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from bidcore.budget.ledger import BudgetLedger
+from bidcore.budget.ledger import BudgetLedger, NoticeKind
 from bidcore.budget.pacer import Pacer
 from bidcore.engine import Engine
 from bidcore.errors import BidcoreError, InvalidRequestError
@@ -260,8 +260,6 @@ def _model_ids(engine: Engine) -> dict[str, str]:
 
 
 # --- Notices ---------------------------------------------------------------------------------
-
-NoticeKind = Literal["win", "bill", "loss"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,23 +532,30 @@ class App:
             self.metrics.record_notice(kind, accepted=False)
             return await _text(send, 400, f"{kind} notice: {err}")
         if self.budget is not None and notice.bid is not None:
-            return await self._settle(notice, send)
-        self.notices[kind] += 1
-        self.metrics.record_notice(kind, accepted=True)
-        if kind == "bill" and notice.price_micros is not None:
-            self.metrics.record_spend(notice.campaign, notice.currency, notice.price_micros)
+            accepted, spend = self._settle(notice)
+        else:
+            accepted, spend = True, None
+            if kind == "bill" and notice.price_micros is not None:
+                spend = (notice.campaign, notice.currency, notice.price_micros)
+        self.metrics.record_notice(kind, accepted=accepted)
+        if accepted:
+            self.notices[kind] += 1
+        if spend is not None:
+            campaign, currency, price_micros = spend
+            self.metrics.record_spend(campaign, currency, price_micros)
             if self.pacer is not None:
-                self.pacer.record_bill(notice.campaign, notice.price_micros, notice.currency)
+                self.pacer.record_bill(campaign, price_micros, currency)
         if self.on_notice is not None:
             self.on_notice(notice)
+        # 204 whatever the outcome: the exchange has nothing to do about it.
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
         return 204
 
-    async def _settle(self, notice: Notice, send: Send) -> int:
-        """A notice for a registered bid: the ledger settles it; only an accepted notice that
-        spent counts as spend (and feeds the pacer), so a duplicate is counted once. Answered
-        204 whatever the outcome: the exchange has nothing to do about it."""
+    def _settle(self, notice: Notice) -> tuple[bool, tuple[str | None, str | None, int] | None]:
+        """A notice for a registered bid, settled by the ledger: whether it was accepted, and
+        what it spent as (campaign, currency, CPM price micros), if anything. Only an accepted
+        notice spends, so an exchange's retries are counted once."""
         assert self.budget is not None
         assert notice.bid is not None
         settled = self.budget.notice(
@@ -560,20 +565,9 @@ class App:
             currency=notice.currency,
             now=notice.received_at,
         )
-        accepted = settled.outcome == "accepted"
-        self.metrics.record_notice(notice.kind, accepted=accepted)
-        if accepted:
-            self.notices[notice.kind] += 1
-        if settled.spent_nanos > 0:
-            # Nanos of the bidder's currency are the micros of a CPM price in it.
-            self.metrics.record_spend(settled.campaign, None, settled.spent_nanos)
-            if self.pacer is not None:
-                self.pacer.record_bill(settled.campaign, settled.spent_nanos)
-        if self.on_notice is not None:
-            self.on_notice(notice)
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-        return 204
+        # Nanos of the bidder's currency (None) are the micros of a CPM price in it.
+        spend = (settled.campaign, None, settled.spent_nanos) if settled.spent_nanos > 0 else None
+        return settled.outcome == "accepted", spend
 
     # --- GET /metrics, /healthz, /readyz ---
 

@@ -608,6 +608,14 @@ def test_a_failing_startup_hook_fails_the_startup(engine: bidcore.Engine) -> Non
     assert sent == ["lifespan.startup.failed"]
 
 
+async def reload_finished(bidder: App) -> None:
+    """Waits (up to 5 s) until a reload has started and every reload task has finished."""
+    for _ in range(500):
+        if bidder.holder.started and not bidder._reload_tasks:
+            break
+        await asyncio.sleep(0.01)
+
+
 def test_sighup_reloads_once_the_lifespan_has_started(tmp_path: Path) -> None:
     config = write_config(tmp_path / "bidder.toml", seat="seat-one")
     bidder = reloadable(config)
@@ -619,10 +627,7 @@ def test_sighup_reloads_once_the_lifespan_has_started(tmp_path: Path) -> None:
         # Sending SIGHUP with the default action in place would kill the test run.
         assert signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, before)
         os.kill(os.getpid(), signal.SIGHUP)
-        for _ in range(500):
-            if bidder.holder.started and not bidder._reload_tasks:
-                break
-            await asyncio.sleep(0.01)
+        await reload_finished(bidder)
 
     asyncio.run(lifespan(bidder, hang_up))
     assert bidder.holder.started == 1
@@ -644,13 +649,7 @@ def test_a_sighup_that_came_while_starting_reloads_once_started(tmp_path: Path) 
         os.kill(os.getpid(), signal.SIGHUP)
         assert latch.received
 
-        async def wait_for_the_reload() -> None:
-            for _ in range(500):
-                if bidder.holder.started and not bidder._reload_tasks:
-                    break
-                await asyncio.sleep(0.01)
-
-        asyncio.run(lifespan(bidder, wait_for_the_reload))
+        asyncio.run(lifespan(bidder, lambda: reload_finished(bidder)))
         assert bidder.holder.started == 1
         assert not latch.received  # taken: the next start would not reload again
         assert seat_of(run(bidder, "POST", "/openrtb2/bid", body=SAMPLE)) == "seat-two"

@@ -677,7 +677,7 @@ def test_spend_is_what_bill_notices_say_with_bounded_labels() -> None:
     metrics.record_spend(campaign, "USD", 2_500_000)
     metrics.record_spend(campaign, "EUR", 1_000_000)  # a currency of the config's FX table
     metrics.record_spend("not-a-campaign", "USD", 9_000_000)  # whatever the query string says
-    metrics.record_spend(campaign, "XXX", 9_000_000)  # ISO 4217 "no currency": no FX rate
+    metrics.record_spend(campaign, "CHF", 9_000_000)  # a currency the FX table lacks
     samples = _samples(metrics)
     assert _value(samples, "bidcore_spend_total", campaign=campaign, currency="USD") == 0.005
     assert _value(samples, "bidcore_spend_total", campaign=campaign, currency="EUR") == 0.001

@@ -52,7 +52,7 @@ from bidcore._amounts import micros as to_micros
 from bidcore._core import Ledger
 from bidcore.budget.pacing import day_position
 from bidcore.config import Config
-from bidcore.reference.money import convert_up, convertible
+from bidcore.reference.money import convert_up
 
 __all__ = ["NANOS_PER_MICRO", "BudgetCollector", "BudgetLedger", "NoticeKind", "NoticeOutcome"]
 
@@ -178,13 +178,7 @@ class BudgetLedger:
         price = 0
         if price_micros is not None and kind != "loss":
             bidder = self._config.bidder.currency
-            source = currency or bidder
-            fx = self._config.fx
-            converted = (
-                convert_up(price_micros, source, bidder, fx)
-                if convertible(source, bidder, fx)
-                else None
-            )
+            converted = convert_up(price_micros, currency or bidder, bidder, self._config.fx)
             if converted is None:
                 return NoticeOutcome("currency", None, 0)
             price = converted

@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 const SHARDS: usize = 64;
 
 /// What a campaign may spend here, and where its money is.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Account {
+    campaign: Arc<str>,
     /// Whether bids are held against `available` (false: the campaign bids without a limit).
     limited: AtomicBool,
     /// Granted and not yet held or spent; may be negative after a notice above its bid.
@@ -31,6 +32,16 @@ pub struct Account {
 }
 
 impl Account {
+    fn new(campaign: &str) -> Account {
+        Account {
+            campaign: Arc::from(campaign),
+            limited: AtomicBool::new(false),
+            available: AtomicI64::new(0),
+            exposure: AtomicI64::new(0),
+            spent: AtomicI64::new(0),
+        }
+    }
+
     pub fn limited(&self) -> bool {
         self.limited.load(Relaxed)
     }
@@ -140,7 +151,6 @@ enum State {
 
 #[derive(Debug)]
 struct InFlight {
-    campaign: Arc<str>,
     account: Arc<Account>,
     /// The cost held against the account (0: none, the campaign is not limited).
     held: i64,
@@ -213,7 +223,7 @@ impl Ledger {
     /// The account of `campaign`, made (unlimited, empty) on first use.
     pub fn account(&self, campaign: &str) -> Arc<Account> {
         let mut accounts = lock(&self.accounts);
-        Arc::clone(accounts.entry(campaign.to_owned()).or_default())
+        Arc::clone(accounts.entry(campaign.to_owned()).or_insert_with(|| Arc::new(Account::new(campaign))))
     }
 
     /// Every account: (campaign, limited, available, exposure, spent).
@@ -259,7 +269,7 @@ impl Ledger {
     /// Holds `cost` against `account` when it is limited (false, nothing held, when the money
     /// left cannot cover it) and registers the bid; its token (0 when the registry is full and
     /// the account unlimited: the bid goes out untracked).
-    pub fn open(&self, campaign: &Arc<str>, account: &Arc<Account>, cost: i64, now: f64) -> Option<u64> {
+    pub fn open(&self, account: &Arc<Account>, cost: i64, now: f64) -> Option<u64> {
         let limited = account.limited();
         if self.in_flight.load(Relaxed) >= self.capacity {
             self.unregistered.fetch_add(1, Relaxed);
@@ -271,7 +281,6 @@ impl Ledger {
         }
         let token = self.token(now);
         let bid = InFlight {
-            campaign: Arc::clone(campaign),
             account: Arc::clone(account),
             held: if limited { cost } else { 0 },
             expires: now + self.ttl_seconds,
@@ -318,7 +327,7 @@ impl Ledger {
         };
         if bid.expires < now {
             // Not yet swept: the same answer as after the sweep.
-            let campaign = Arc::clone(&bid.campaign);
+            let campaign = Arc::clone(&bid.account.campaign);
             if let Some(bid) = shard.remove(&token) {
                 drop(shard);
                 self.release_expired(&bid);
@@ -335,22 +344,22 @@ impl Ledger {
             (K::Bill, S::Won) => (S::Billed, if spend_on_win { 0 } else { price }),
             (K::Loss, S::Open) => (S::Lost, 0),
             (K::Win, S::Won | S::Billed) | (K::Bill, S::Billed) | (K::Loss, S::Lost) => {
-                return answer(Settled::Duplicate, Some(&bid.campaign), 0)
+                return answer(Settled::Duplicate, Some(&bid.account.campaign), 0)
             }
             (K::Win | K::Bill, S::Lost) | (K::Loss, S::Won | S::Billed) => {
-                return answer(Settled::Conflict, Some(&bid.campaign), 0)
+                return answer(Settled::Conflict, Some(&bid.account.campaign), 0)
             }
         };
         bid.state = next;
-        // The hold ends when the money is spent or will not be: a loss, or the spending notice.
-        let ends_hold = spent > 0 || next == S::Lost || next == S::Billed || (next == S::Won && spend_on_win);
+        // The hold ends once the money is decided: a loss, a bill, or a win that spends.
+        let ends_hold = matches!(next, S::Lost | S::Billed) || (next == S::Won && spend_on_win);
         if ends_hold && bid.held > 0 {
             bid.account.settle(bid.held, spent);
             bid.held = 0;
         } else if spent > 0 {
             bid.account.spend(spent);
         }
-        answer(Settled::Accepted, Some(&bid.campaign), spent)
+        answer(Settled::Accepted, Some(&bid.account.campaign), spent)
     }
 
     fn release_expired(&self, bid: &InFlight) {
@@ -366,15 +375,15 @@ impl Ledger {
     pub fn expire(&self, now: f64) -> u64 {
         let mut released = 0;
         for shard in self.shards.iter() {
-            let gone: Vec<InFlight> = {
-                let mut map = lock(shard);
-                let tokens: Vec<u64> = map.iter().filter(|(_, b)| b.expires < now).map(|(t, _)| *t).collect();
-                tokens.iter().filter_map(|t| map.remove(t)).collect()
-            };
-            for bid in &gone {
-                released += u64::from(bid.held > 0);
-                self.release_expired(bid);
-            }
+            // Settling is a few atomic adds: done under the shard's lock, in the same pass.
+            lock(shard).retain(|_, bid| {
+                let keep = bid.expires >= now;
+                if !keep {
+                    released += u64::from(bid.held > 0);
+                    self.release_expired(bid);
+                }
+                keep
+            });
         }
         released
     }
@@ -416,20 +425,20 @@ pub fn parse_token(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn ledger(spend_on: SpendOn) -> (Ledger, Arc<str>, Arc<Account>) {
+    fn ledger(spend_on: SpendOn) -> (Ledger, Arc<Account>) {
         let ledger = Ledger::new(60.0, spend_on, 1000, 7).expect("valid");
         let account = ledger.account("c1");
-        (ledger, Arc::from("c1"), account)
+        (ledger, account)
     }
 
     #[test]
     fn holds_stop_bids_at_the_granted_money_and_notices_settle_them() {
-        let (l, c, a) = ledger(SpendOn::Bill);
+        let (l, a) = ledger(SpendOn::Bill);
         l.set_limited("c1", true);
         assert_eq!(l.grant("c1", 5_000), 5_000);
-        let t1 = l.open(&c, &a, 2_000, 100.0).expect("covered");
-        let t2 = l.open(&c, &a, 2_000, 100.0).expect("covered");
-        assert_eq!(l.open(&c, &a, 2_000, 100.0), None, "1000 left cannot cover 2000");
+        let t1 = l.open(&a, 2_000, 100.0).expect("covered");
+        let t2 = l.open(&a, 2_000, 100.0).expect("covered");
+        assert_eq!(l.open(&a, 2_000, 100.0), None, "1000 left cannot cover 2000");
         assert_eq!((a.available(), a.exposure.load(Relaxed)), (1_000, 4_000));
         // A win in bill mode keeps the hold; the bill spends the clearing price.
         assert_eq!(l.notice(NoticeKind::Win, t1, 1_500, 101.0).settled, Settled::Accepted);
@@ -450,25 +459,25 @@ mod tests {
 
     #[test]
     fn expiry_releases_holds_and_later_notices_are_expired() {
-        let (l, c, a) = ledger(SpendOn::Win);
+        let (l, a) = ledger(SpendOn::Win);
         l.set_limited("c1", true);
         l.grant("c1", 3_000);
-        let t = l.open(&c, &a, 3_000, 100.0).expect("covered");
+        let t = l.open(&a, 3_000, 100.0).expect("covered");
         assert_eq!(l.expire(150.0), 0);
         assert_eq!(l.expire(161.0), 1);
         assert_eq!((a.available(), a.exposure.load(Relaxed)), (3_000, 0));
         assert_eq!(l.notice(NoticeKind::Win, t, 3_000, 170.0).settled, Settled::Expired);
         // Not yet swept: the notice finds the bid past its time and releases it itself.
-        let t = l.open(&c, &a, 3_000, 200.0).expect("covered");
+        let t = l.open(&a, 3_000, 200.0).expect("covered");
         assert_eq!(l.notice(NoticeKind::Win, t, 3_000, 300.0).settled, Settled::Expired);
         assert_eq!((a.available(), l.stats().in_flight), (3_000, 0));
     }
 
     #[test]
     fn win_mode_spends_on_the_win_and_a_bill_alone_spends_too() {
-        let (l, c, a) = ledger(SpendOn::Win);
-        let t1 = l.open(&c, &a, 2_000, 10.0).expect("unlimited");
-        let t2 = l.open(&c, &a, 2_000, 10.0).expect("unlimited");
+        let (l, a) = ledger(SpendOn::Win);
+        let t1 = l.open(&a, 2_000, 10.0).expect("unlimited");
+        let t2 = l.open(&a, 2_000, 10.0).expect("unlimited");
         assert_eq!(l.notice(NoticeKind::Win, t1, 1_000, 11.0).spent, 1_000);
         assert_eq!(l.notice(NoticeKind::Bill, t1, 1_000, 12.0).spent, 0);
         assert_eq!(l.notice(NoticeKind::Bill, t2, 700, 12.0).spent, 700);
@@ -478,12 +487,12 @@ mod tests {
     #[test]
     fn a_full_registry_refuses_limited_bids_and_sends_the_others_untracked() {
         let l = Ledger::new(60.0, SpendOn::Bill, 1, 0).expect("valid");
-        let (c, a) = (Arc::from("c1"), l.account("c1"));
-        assert!(l.open(&c, &a, 1, 0.0).is_some_and(|t| t != 0));
-        assert_eq!(l.open(&c, &a, 1, 0.0), Some(0));
+        let a = l.account("c1");
+        assert!(l.open(&a, 1, 0.0).is_some_and(|t| t != 0));
+        assert_eq!(l.open(&a, 1, 0.0), Some(0));
         l.set_limited("c1", true);
         l.grant("c1", 10);
-        assert_eq!(l.open(&c, &a, 1, 0.0), None);
+        assert_eq!(l.open(&a, 1, 0.0), None);
         assert_eq!(l.stats().unregistered, 2);
     }
 

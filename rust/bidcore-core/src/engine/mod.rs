@@ -225,7 +225,6 @@ pub struct Engine {
     /// its campaign's account (`accounts`, by campaign) when that account is limited.
     ledger: Option<Arc<Ledger>>,
     accounts: Vec<Arc<Account>>,
-    campaign_ids: Vec<Arc<str>>,
 }
 
 const NO_ROW: u32 = u32::MAX;
@@ -413,7 +412,6 @@ impl Engine {
             tmax_margin: Duration::from_millis(plan.tmax_margin_ms),
             ledger: None,
             accounts: Vec::new(),
-            campaign_ids: Vec::new(),
         })
     }
 
@@ -421,14 +419,9 @@ impl Engine {
     /// accounts of limited campaigns (`docs/budget.md`). Engines built on one ledger share
     /// its accounts and bids in flight, so a reload keeps them.
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Engine {
-        self.campaign_ids = self.campaigns.iter().map(|c| Arc::from(c.id.as_str())).collect();
         self.accounts = self.campaigns.iter().map(|c| ledger.account(&c.id)).collect();
         self.ledger = Some(ledger);
         self
-    }
-
-    pub fn ledger(&self) -> Option<&Arc<Ledger>> {
-        self.ledger.as_ref()
     }
 
     /// The counts behind the metrics, summed over threads.
@@ -1132,7 +1125,7 @@ impl Engine {
         let reasons = &mut scratch.imp_reasons;
         scratch.winners.retain_mut(|w| {
             let account = &self.accounts[w.campaign];
-            match ledger.open(&self.campaign_ids[w.campaign], account, w.cost, now) {
+            match ledger.open(account, w.cost, now) {
                 Some(token) => {
                     w.token = token;
                     true
