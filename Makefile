@@ -87,6 +87,10 @@ bench-engine: dev ## end-to-end Engine.bid against the pure and the best Python 
 bench-experiments: dev ## Engine.bid on the demo bidder with and without three experiment layers (same run)
 	python benchmarks/experiments.py
 
+.PHONY: bench-budget
+bench-budget: dev ## Engine.bid with the local ledger and the shared (Redis leases) ledger side by side
+	python benchmarks/budget.py
+
 .PHONY: bench-serve
 bench-serve: dev ## bidcore serve over HTTP (wrk on loopback) against an empty app and the best Python bidder, uvicorn and granian
 	python -m pip install --quiet -r requirements/bench.txt

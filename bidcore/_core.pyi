@@ -213,7 +213,12 @@ class Ledger:
     and the bids in flight of the engines built with it."""
 
     def __new__(
-        cls, *, ttl_seconds: float = 300.0, spend_on: str = "bill", capacity: int = 4_000_000
+        cls,
+        *,
+        ttl_seconds: float = 300.0,
+        spend_on: str = "bill",
+        capacity: int = 4_000_000,
+        cap_capacity: int = 1_000_000,
     ) -> Ledger: ...
     @property
     def ttl_seconds(self) -> float: ...
@@ -228,6 +233,13 @@ class Ledger:
         """(outcome, campaign, nanos spent) of a notice for the bid ``token``."""
     def expire(self, now: float) -> int:
         """Forgets the bids past their time to live; holds released."""
+    def frequency(self, user: str, campaign: str, now: float) -> int:
+        """Slots in use under ``campaign``'s frequency cap for ``user`` (``b:``/``u:``/``d:``
+        and the id): impressions in the window and bids in flight."""
+    def take_impressions(self) -> list[tuple[int, int, int, int]]:
+        """Impressions counted here since the last call: (key, count, window, second)."""
+    def add_impressions(self, impressions: list[tuple[int, int, int, int]], now: float) -> None:
+        """Adds impressions another process counted."""
     def accounts(self) -> dict[str, tuple[bool, int, int, int]]:
         """campaign -> (limited, available, exposure, spent)."""
     def stats(self) -> dict[str, Any]: ...

@@ -202,10 +202,29 @@ class Targeting(_Struct, frozen=True):
 
 
 class FrequencyCap(_Struct, frozen=True):
-    """Impressions per user per window (enforced by the budget work of issue 7)."""
+    """At most ``count`` impressions per user in any ``window_seconds``, counted from win or
+    bill notices, with bids in flight holding their slot (``docs/budget.md``, Frequency caps).
+    Enforced by an engine with a ledger (``[budget] enabled``)."""
 
     count: int
     window_seconds: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_CAP_COUNT:
+            raise ValueError(
+                f"frequency_cap.count must be in [1, {MAX_CAP_COUNT}], got {self.count}"
+            )
+        if not 1 <= self.window_seconds <= MAX_CAP_WINDOW_SECONDS:
+            raise ValueError(
+                f"frequency_cap.window_seconds must be in [1, {MAX_CAP_WINDOW_SECONDS}], "
+                f"got {self.window_seconds}"
+            )
+
+
+# A cap's impressions are kept one timestamp each, per user and campaign: bounded so that one
+# entry's memory is too.
+MAX_CAP_COUNT: Final = 1000
+MAX_CAP_WINDOW_SECONDS: Final = 90 * 86_400
 
 
 class Creative(_Struct, frozen=True):
@@ -395,18 +414,45 @@ class Budget(_Struct, frozen=True):
     ``daily_budget`` holds each bid's cost against the day's money and stops when it cannot
     cover one more, and notices that carry ``bid`` settle the bids (duplicates and unknown
     tokens counted and ignored). ``spend_on`` picks the notice whose price is spent;
-    ``bid_ttl_seconds`` is how long a bid waits for its notices before its hold is released."""
+    ``bid_ttl_seconds`` is how long a bid waits for its notices before its hold is released;
+    ``max_capped_users`` bounds the (user, campaign) entries of the frequency caps.
+
+    ``store`` is where the money comes from: ``local``, each process grants itself the whole
+    daily budget (``BudgetLedger``); ``redis``, the processes of a fleet lease slices of it
+    from the Redis at ``redis_url`` (``bidcore.budget.SharedBudgetLedger``), under keys
+    starting ``key_prefix``. A lease is ``lease_share`` of the campaign's daily budget (at
+    least one impression at its ``max_bid``); the shared ledger's thread renews leases and
+    reports spend every ``tick_seconds``. ``lease_share`` takes effect at a reload, the others
+    at a restart."""
 
     enabled: bool = False
     spend_on: Literal["bill", "win"] = "bill"
     bid_ttl_seconds: float = 300.0
     max_in_flight: int = 4_000_000
+    max_capped_users: int = 1_000_000
+    store: Literal["local", "redis"] = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "bidcore:budget"
+    lease_share: float = 0.01
+    tick_seconds: float = 0.1
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.bid_ttl_seconds) and 0 < self.bid_ttl_seconds <= 86_400):
             raise ValueError(f"bid_ttl_seconds must be in (0, 86400], got {self.bid_ttl_seconds}")
         if not 1 <= self.max_in_flight <= 1_000_000_000:
             raise ValueError(f"max_in_flight must be in [1, 10^9], got {self.max_in_flight}")
+        if not 1 <= self.max_capped_users <= 1_000_000_000:
+            raise ValueError(f"max_capped_users must be in [1, 10^9], got {self.max_capped_users}")
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"redis_url must start with redis://, rediss:// or unix://, got {self.redis_url!r}"
+            )
+        if not self.key_prefix or any(c.isspace() for c in self.key_prefix):
+            raise ValueError(f"key_prefix must be non-empty, without spaces: {self.key_prefix!r}")
+        if not (math.isfinite(self.lease_share) and 0 < self.lease_share <= 1):
+            raise ValueError(f"lease_share must be in (0, 1], got {self.lease_share}")
+        if not (math.isfinite(self.tick_seconds) and 0.01 <= self.tick_seconds <= 1):
+            raise ValueError(f"tick_seconds must be in [0.01, 1], got {self.tick_seconds}")
 
 
 class Config(_Struct, frozen=True):

@@ -27,9 +27,10 @@ True
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
@@ -40,6 +41,9 @@ from bidcore.errors import ConfigError, ModelError
 from bidcore.experiments.assignment import Arm, Layer, compiled_layer
 from bidcore.models import Model
 from bidcore.models import load as load_model
+
+if TYPE_CHECKING:
+    from bidcore.budget.ledger import NoticeOutcome
 
 __all__ = ["DecisionLog", "Engine", "Ledger", "arm_model_key", "arm_models", "plan"]
 
@@ -119,6 +123,53 @@ class Engine(NativeEngine):
         self.log = log
         self.ledger = ledger
         return self
+
+    def win(
+        self,
+        token: str,
+        price_micros: int,
+        *,
+        currency: str | None = None,
+        now: float | None = None,
+    ) -> NoticeOutcome:
+        """Settles the win notice of the bid ``token`` (its ``{bid}``) at the clearing price
+        (``${AUCTION_PRICE}``, micros CPM in ``currency``, the bidder's by default) in the
+        engine's ledger; spent when ``[budget] spend_on = "win"`` (``docs/budget.md``)."""
+        return self._notice("win", token, price_micros, currency, now)
+
+    def bill(
+        self,
+        token: str,
+        price_micros: int,
+        *,
+        currency: str | None = None,
+        now: float | None = None,
+    ) -> NoticeOutcome:
+        """Settles the billing notice of the bid ``token`` at the clearing price: spent by
+        default, counted once however often the exchange sends it."""
+        return self._notice("bill", token, price_micros, currency, now)
+
+    def loss(self, token: str, *, now: float | None = None) -> NoticeOutcome:
+        """Settles the loss notice of the bid ``token``: its hold is released."""
+        return self._notice("loss", token, None, None, now)
+
+    def _notice(
+        self,
+        kind: Literal["win", "bill", "loss"],
+        token: str,
+        price_micros: int | None,
+        currency: str | None,
+        now: float | None,
+    ) -> NoticeOutcome:
+        # Imported here: the budget package imports the engine's module.
+        from bidcore.budget.ledger import settle_notice
+
+        if self.ledger is None:
+            raise ConfigError("notices settle bids in a ledger: build the engine with ledger=")
+        when = time.time() if now is None else now
+        return settle_notice(
+            self.ledger, self.config, kind, token, price_micros, currency=currency, now=when
+        )
 
     @classmethod
     def load(
@@ -293,6 +344,9 @@ def _campaign_plan(c: config_module.Campaign) -> dict[str, Any]:
         "deals_only": c.deals_only,
         "targeting": targeting,
         "features": list(c.features.items()),
+        "frequency_cap": None
+        if c.frequency_cap is None
+        else {"count": c.frequency_cap.count, "window_seconds": c.frequency_cap.window_seconds},
         "creatives": [
             {
                 key: value

@@ -26,6 +26,11 @@ Pacing: each worker runs a :class:`bidcore.budget.Pacer` fed by the bill notices
 it paces while the config's ``[pacing]`` table has ``enabled = true`` (a reload may turn it on
 or off). With several workers, each paces on its own share of the spend (``docs/pacing.md``).
 
+Budgets: with ``[budget] enabled = true`` each worker holds its bids to the daily budgets
+through a ledger; with ``store = "redis"`` the workers (and every other process on the same
+Redis) lease slices of each budget from Redis instead of each granting itself all of it
+(``docs/budget.md``).
+
 Running it yourself: ``uvicorn --factory bidcore.serve:create_app`` or ``granian --interface
 asgi --factory bidcore.serve:create_app`` work too, with two differences: their own
 multi-worker supervisors answer SIGHUP by restarting the workers, not by a hot reload, and each
@@ -51,6 +56,7 @@ from bidcore import demo
 from bidcore.asgi import App, EngineHolder, Notice, SighupLatch, app
 from bidcore.budget.ledger import BudgetLedger
 from bidcore.budget.pacer import Pacer
+from bidcore.budget.shared import SharedBudgetLedger
 from bidcore.config import load as load_config
 from bidcore.decisionlog import DecisionLogWriter, FileSink
 from bidcore.engine import DecisionLog, Engine, Ledger
@@ -157,7 +163,12 @@ def build_app(settings: Settings) -> App:
         if config.budget.enabled and not ledgers:
             b = config.budget
             ledgers.append(
-                Ledger(ttl_seconds=b.bid_ttl_seconds, spend_on=b.spend_on, capacity=b.max_in_flight)
+                Ledger(
+                    ttl_seconds=b.bid_ttl_seconds,
+                    spend_on=b.spend_on,
+                    capacity=b.max_in_flight,
+                    cap_capacity=b.max_capped_users,
+                )
             )
         return Engine(
             config,
@@ -179,7 +190,12 @@ def build_app(settings: Settings) -> App:
     # Made whether or not the config enables pacing, so that a reload can turn it on; while
     # disabled it runs no thread and writes nothing but the engines' defaults.
     pacer = Pacer(engine.config, engine)
-    budget = BudgetLedger(engine.config, ledgers[0]) if ledgers else None
+    # With [budget] store = "redis" the fleet's processes lease their money from Redis; the
+    # ledger's thread ticks every tick_seconds and stop() gives the leases back.
+    budget: BudgetLedger | None = None
+    if ledgers:
+        kind = SharedBudgetLedger if engine.config.budget.store == "redis" else BudgetLedger
+        budget = kind(engine.config, ledgers[0])
     return app(
         holder,
         metrics=metrics,

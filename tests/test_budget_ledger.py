@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import bidcore
 from bidcore.asgi import app
-from bidcore.budget.ledger import NANOS_PER_MICRO, BudgetLedger
+from bidcore.budget.ledger import NANOS_PER_MICRO, BudgetLedger, NoticeOutcome
 from bidcore.config import Config, Targeting, loads
 from bidcore.serve import Settings, build_app
 from bidcore.testing.bidder import assert_same_decision, configs, requests
@@ -371,3 +371,95 @@ def test_serve_builds_the_ledger_when_the_config_enables_it(tmp_path: Path) -> N
     # Without [budget], no ledger.
     plain = build_app(Settings(config=write_config(tmp_path / "plain.toml", seat="s")))
     assert plain.budget is None
+
+
+# --- Experiment arms with a budget share -----------------------------------------------------
+
+
+def user_request(request_id: str, user: str, imps: int = 1) -> bytes:
+    """``request``'s banner imps, from ``user`` (the experiment's unit)."""
+    body = msgspec.json.decode(request(request_id, imps))
+    body["user"] = {"id": user}
+    return msgspec.json.encode(body)
+
+
+def test_an_arms_budget_share_is_an_account_its_bids_hold_against() -> None:
+    # $0.01 at $2 CPM: 5 impressions. Arms "a" and "b" get 40% each (2 impressions), the
+    # campaign's own account (requests in no arm: none here, coverage is whole) the rest.
+    config = bidder(
+        "0.01",
+        extra="""
+[[experiments.layers]]
+name = "budget"
+seed = "split"
+unit = ["user.id"]
+[[experiments.layers.experiments]]
+key = "split"
+arms = [{name = "a", budget_share = 0.4}, {name = "b", budget_share = 0.4}]
+""",
+    )
+    engine, ledger, _ = setup(config)
+    assert {c: a[1] for c, a in ledger.accounts().items()} == {
+        "c1": 2_000_000,
+        "c1@split:a": 4_000_000,
+        "c1@split:b": 4_000_000,
+    }
+    won: dict[str, int] = {"a": 0, "b": 0}
+    for i in range(40):
+        body = user_request(f"r{i}", f"user-{i}")
+        arm = engine.explain(body, now=NOON)["arms"]["split"]
+        if engine.bid(body, now=NOON) is not None:
+            won[arm] += 1
+    assert won == {"a": 2, "b": 2}, "each arm stops at its share, whatever the other has left"
+    assert ledger.accounts()["c1"][1] == 2_000_000, "no request came outside the arms"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shares=st.tuples(st.sampled_from([0.1, 0.25, 0.5]), st.sampled_from([0.2, 0.3, 0.5])),
+    coverage=st.sampled_from([0.5, 1.0]),
+    money=st.lists(st.integers(0, 8_000_000), min_size=3, max_size=3),
+    users=st.lists(st.integers(0, 50), min_size=1, max_size=12),
+    imps=st.integers(1, 3),
+)
+def test_engine_and_reference_hold_arm_shares_alike(
+    shares: tuple[float, float], coverage: float, money: list[int], users: list[int], imps: int
+) -> None:
+    config = bidder(
+        None,
+        cpm="1.5",
+        extra=f"""
+[[experiments.layers]]
+name = "budget"
+seed = "split"
+unit = ["user.id"]
+[[experiments.layers.experiments]]
+key = "split"
+coverage = {coverage}
+arms = [{{name = "a", budget_share = {shares[0]}}}, {{name = "b", budget_share = {shares[1]}}}]
+""",
+    )
+    ledger = bidcore.Ledger()
+    engine = bidcore.Engine(config, ledger=ledger)
+    for account, nanos in zip(("c1", "c1@split:a", "c1@split:b"), money, strict=True):
+        ledger.set_limited(account, True)
+        ledger.grant(account, nanos)
+    for i, user in enumerate(users):
+        body = user_request(f"r{i}", f"user-{user}", imps)
+        budget = {c: a[1] for c, a in ledger.accounts().items() if a[0]}
+        assert_same_decision(engine, config, {}, body, NOON, budget=budget)
+
+
+def test_the_engine_settles_notices_in_its_ledger() -> None:
+    engine, ledger, _ = setup(bidder("0.01"))
+    (token,) = tokens(engine.bid(request("r1"), now=NOON))
+    (other,) = tokens(engine.bid(request("r2"), now=NOON))
+    assert engine.win(token, 1_500_000, now=NOON + 1) == NoticeOutcome("accepted", "c1", 0)
+    assert engine.bill(token, 1_500_000, now=NOON + 2) == NoticeOutcome("accepted", "c1", 1_500_000)
+    assert engine.bill(token, 1_500_000, now=NOON + 3).outcome == "duplicate"
+    assert engine.loss(other, now=NOON + 3) == NoticeOutcome("accepted", "c1", 0)
+    assert engine.bill("0" * 16, 1, now=NOON).outcome == "unknown"
+    assert engine.bill(other, 1, currency="XYZ", now=NOON).outcome == "currency"
+    assert ledger.accounts()["c1"] == (True, 10_000_000 - 1_500_000, 0, 1_500_000)
+    with pytest.raises(bidcore.ConfigError, match="ledger"):
+        bidcore.Engine(bidder("0.01")).loss(token)

@@ -46,15 +46,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
 from bidcore._amounts import micros as to_micros
 from bidcore._core import Ledger
-from bidcore.budget.pacing import day_position
+from bidcore.budget.pacing import budget_share_micros, day_position
 from bidcore.config import Config
+from bidcore.reference.arms import budget_account
 from bidcore.reference.money import convert_up
 
-__all__ = ["NANOS_PER_MICRO", "BudgetCollector", "BudgetLedger", "NoticeKind", "NoticeOutcome"]
+__all__ = [
+    "NANOS_PER_MICRO",
+    "AccountBudget",
+    "BudgetCollector",
+    "BudgetLedger",
+    "NoticeKind",
+    "NoticeOutcome",
+    "account_budgets",
+    "settle_notice",
+]
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -84,6 +94,64 @@ class _Account:
     budget_nanos: int | None
     granted: int = 0
     day_start_spent: int = 0
+
+
+class AccountBudget(NamedTuple):
+    """A ledger account's campaign and daily budget in nanos (``None``: not limited)."""
+
+    campaign: str
+    nanos: int | None
+
+
+def settle_notice(
+    ledger: Ledger,
+    config: Config,
+    kind: NoticeKind,
+    token: str,
+    price_micros: int | None,
+    *,
+    currency: str | None,
+    now: float,
+) -> NoticeOutcome:
+    """Settles a ``kind`` notice for the bid ``token`` in ``ledger``, its price (micros CPM in
+    ``currency``, the bidder's by default) converted to the bidder's currency rounding up."""
+    price = 0
+    if price_micros is not None and kind != "loss":
+        bidder = config.bidder.currency
+        converted = convert_up(price_micros, currency or bidder, bidder, config.fx)
+        if converted is None:
+            return NoticeOutcome("currency", None, 0)
+        price = converted
+    outcome, campaign, spent = ledger.notice(kind, token, price, now)
+    return NoticeOutcome(outcome, campaign, spent)
+
+
+def account_budgets(config: Config) -> dict[str, AccountBudget]:
+    """Each ledger account's campaign and daily budget. A campaign's
+    account is its id. An experiment arm with a ``budget_share`` gets that share of each
+    campaign it applies to, rounded down, in the account ``campaign@experiment:arm``
+    (:func:`bidcore.reference.arms.budget_account`), where the campaign's bids in that arm
+    hold; the campaign's own account keeps the rest, for requests in no such arm."""
+    budgets: dict[str, AccountBudget] = {}
+    for c in config.campaigns:
+        budget = None if c.daily_budget is None else to_micros(c.daily_budget)
+        rest = budget
+        for layer in config.experiments.layers:
+            for experiment in layer.experiments:
+                if experiment.campaigns and c.id not in experiment.campaigns:
+                    continue
+                for arm in experiment.arms:
+                    if arm.budget_share is None:
+                        continue
+                    account = budget_account(c.id, experiment.key, arm.name)
+                    if budget is None or rest is None:
+                        budgets[account] = AccountBudget(c.id, None)
+                        continue
+                    share = budget_share_micros(budget, arm.budget_share)
+                    budgets[account] = AccountBudget(c.id, share * NANOS_PER_MICRO)
+                    rest -= share
+        budgets[c.id] = AccountBudget(c.id, None if rest is None else rest * NANOS_PER_MICRO)
+    return budgets
 
 
 class BudgetLedger:
@@ -118,10 +186,7 @@ class BudgetLedger:
                 self._rebalance_all()
 
     def _apply(self, config: Config) -> None:
-        budgets = {
-            c.id: None if c.daily_budget is None else to_micros(c.daily_budget) * NANOS_PER_MICRO
-            for c in config.campaigns
-        }
+        budgets = {account: b.nanos for account, b in account_budgets(config).items()}
         for campaign_id, budget in budgets.items():
             account = self._accounts.setdefault(campaign_id, _Account(budget))
             account.budget_nanos = budget
@@ -175,15 +240,9 @@ class BudgetLedger:
         """Settles a notice for the bid ``token`` (its ``{bid}``) at ``price_micros`` CPM in
         ``currency`` (the bidder's by default)."""
         now = self._clock() if now is None else now
-        price = 0
-        if price_micros is not None and kind != "loss":
-            bidder = self._config.bidder.currency
-            converted = convert_up(price_micros, currency or bidder, bidder, self._config.fx)
-            if converted is None:
-                return NoticeOutcome("currency", None, 0)
-            price = converted
-        outcome, campaign, spent = self.ledger.notice(kind, token, price, now)
-        return NoticeOutcome(outcome, campaign, spent)
+        return settle_notice(
+            self.ledger, self._config, kind, token, price_micros, currency=currency, now=now
+        )
 
     # --- Serving: a thread ticks, /metrics reads -------------------------------------------
 

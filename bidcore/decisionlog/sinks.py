@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
+from bidcore._redis import fail_fast_client
 from bidcore.decisionlog.records import OPEN_SUFFIX, RecordFormat, frame_msgpack
 
 if TYPE_CHECKING:
@@ -262,20 +263,7 @@ class RedisStreamSink:
         if chunk < 1 or (maxlen is not None and maxlen < 1):
             raise ValueError("chunk and maxlen must be positive")
         if client is None:
-            try:
-                import redis
-                from redis.backoff import NoBackoff
-                from redis.retry import Retry
-            except ImportError as err:  # pragma: no cover - depends on the environment
-                raise ImportError(
-                    "RedisStreamSink needs the redis package: pip install 'bidcore[serve]'"
-                ) from err
-            client = redis.Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
+            client = fail_fast_client(url, timeout=timeout, needed_by="RedisStreamSink")
         self.client: Final = client
         self.stream: Final = stream
         self.maxlen: Final = maxlen

@@ -52,11 +52,13 @@ class Assigned(NamedTuple):
 class Settings:
     """What decides a candidate's value and price beyond its campaign: per role the key of its
     model in the ``models`` mapping (the role itself for the bidder's, :func:`arm_model_key` for
-    an arm's), the shading table, and the value's multiplier in millionths."""
+    an arm's), the shading table, the value's multiplier in millionths, and the ledger account
+    its bids hold against (:func:`budget_account`)."""
 
     models: dict[str, str]
     shading: Shading
     multiplier_ppm: int
+    account: str
 
 
 def assigned_arms(view: View, config: Config) -> list[Assigned]:
@@ -118,6 +120,7 @@ def settings(config: Config, campaign: Campaign, assigned: Sequence[Assigned]) -
     models = {role: role for role in ("ctr", "cvr")}
     shading = config.shading
     ppm = PPM
+    account = campaign.id
     for a in assigned:
         if not a.applies_to(campaign.id):
             continue
@@ -128,4 +131,13 @@ def settings(config: Config, campaign: Campaign, assigned: Sequence[Assigned]) -
             shading = table
         if a.arm.multiplier_ppm is not None:
             ppm = a.arm.multiplier_ppm
-    return Settings(models=models, shading=shading, multiplier_ppm=ppm)
+        if a.arm.budget_share is not None:
+            account = budget_account(campaign.id, a.experiment.key, a.arm.name)
+    return Settings(models=models, shading=shading, multiplier_ppm=ppm, account=account)
+
+
+def budget_account(campaign: str, experiment: str, arm: str) -> str:
+    """The ledger account of ``campaign``'s share of its budget under an arm with a
+    ``budget_share``: ``campaign@experiment:arm``; a request in no such arm holds against the
+    campaign's own account, ``campaign``."""
+    return f"{campaign}@{experiment}:{arm}"

@@ -25,6 +25,7 @@ from .budget import Budget, check_budget, cost_nanos, covered
 from .creatives import choose_creative
 from .deals import choose_deal
 from .decision import Candidate, Decision, ImpDecision
+from .frequency import Frequency, has_slot, user_key
 from .gates import bid_currency, is_personal, seat_blocked
 from .money import convert_up, convertible, floor_micros
 from .pacing import Pacing, check_pacing, enters, pacing_of
@@ -77,6 +78,7 @@ def decide(
     now: float,
     pacing: Pacing | None = None,
     budget: Budget | None = None,
+    frequency: Frequency | None = None,
 ) -> Decision:
     """The decision on the request ``body`` at time ``now`` (seconds since the epoch).
 
@@ -86,6 +88,8 @@ def decide(
     ``Engine.set_pacing`` set; a campaign it does not list is unpaced, ``(10^6, 10^6)``.
     ``budget`` maps the campaigns the ledger limits to their available nanos
     (:mod:`bidcore.reference.budget`); a campaign it does not list is not limited.
+    ``frequency`` maps (user key, campaign id) to the slots in use under the campaign's
+    frequency cap (:mod:`bidcore.reference.frequency`); ``None``: caps are not enforced.
 
     Raises :class:`~bidcore.errors.InvalidRequestError` (a ``ValueError``) for a body the
     engine refuses, and ``ValueError`` when a campaign or an arm needs a model ``models``
@@ -136,6 +140,8 @@ def decide(
     won: list[Won] = []
     candidates = []
     held: dict[str, int] = {}  # what the earlier imps' winners hold, by campaign
+    won_by: Counter[str] = Counter()  # the earlier imps' winners, by campaign
+    user = user_key(view, personal=personal) if frequency is not None else None
     for index in range(len(imp_ids)):
         drafts, winner = _decide_imp(
             view,
@@ -149,6 +155,9 @@ def decide(
             pacing=pacing,
             budget=budget,
             held=held,
+            frequency=frequency,
+            user=user,
+            won_by=won_by,
         )
         candidates += drafts
         if winner is None:
@@ -244,14 +253,16 @@ def _targeted_out(
 def _imp_reason(drafts: list[Candidate], targeting: dict[str, str | None]) -> str:
     """The most common per-imp reason among the imp's targeted campaigns (targeting reasons are
     request-level and not counted, nor is pacing's ``budget``); ties go to the earliest in
-    :data:`IMP_REASONS`, after the ledger's ``budget`` (:mod:`bidcore.reference.budget`)."""
+    :data:`IMP_REASONS`, after the ledger's ``budget`` and ``frequency_cap``
+    (:mod:`bidcore.reference.budget`, :mod:`bidcore.reference.frequency`)."""
+    ledger_reasons = ("budget", "frequency_cap")
     counts = Counter(
         d.excluded_by
         for d in drafts
         if d.excluded_by in IMP_REASONS
-        or (d.excluded_by == "budget" and targeting[d.campaign] is None)
+        or (d.excluded_by in ledger_reasons and targeting[d.campaign] is None)
     )
-    order = (("budget",) if counts["budget"] else ()) + IMP_REASONS
+    order = tuple(r for r in ledger_reasons if counts[r]) + IMP_REASONS
     return max(order, key=lambda reason: counts[reason])
 
 
@@ -339,13 +350,18 @@ def _decide_imp(
     pacing: Pacing | None = None,
     budget: Budget | None = None,
     held: dict[str, int] | None = None,
+    frequency: Frequency | None = None,
+    user: str | None = None,
+    won_by: Counter[str] | None = None,
 ) -> tuple[list[Candidate], Won | None]:
     """Every campaign's draft for imp ``index`` (config order) and the imp's winner, if any,
     under the request's arms ``assigned``, the campaigns' ``pacing`` (its multipliers: the
-    throttles are applied with targeting) and the ledger's ``budget``; the winner's cost is
-    added to ``held``."""
+    throttles are applied with targeting), the ledger's ``budget`` and the ``frequency`` of
+    the request's ``user``; the winner's cost is added to ``held``, the winner to
+    ``won_by``."""
     budget = {} if budget is None else budget
     held = {} if held is None else held
+    won_by = Counter() if won_by is None else won_by
     imp: View = view["imp"][index]
     imp_id = str(imp["id"])
     drafts: list[Candidate] = []
@@ -362,6 +378,7 @@ def _decide_imp(
 
     winner: Won | None = None
     winner_cost: int | None = None
+    winner_account = ""
     best = -math.inf
     for e in eligible:
         draft = e.draft
@@ -390,12 +407,17 @@ def _decide_imp(
             draft.price = b.upper
             draft.surplus = float(b.upper)
         cost = cost_nanos(draft.price, currency, config)
-        if not covered(budget, held, e.campaign.id, cost):
+        if not covered(budget, held, e.settings.account, cost):
             draft.excluded_by = "budget"
+            continue
+        earlier = won_by[e.campaign.id]
+        if frequency is not None and not has_slot(frequency, user, e.campaign, earlier):
+            draft.excluded_by = "frequency_cap"
             continue
         if draft.surplus > best:
             best = draft.surplus
             winner_cost = cost
+            winner_account = e.settings.account
             winner = Won(
                 imp=imp_id,
                 campaign=e.campaign,
@@ -403,6 +425,8 @@ def _decide_imp(
                 deal=draft.deal,
                 price=draft.price,
             )
-    if winner is not None and winner.campaign.id in budget and winner_cost is not None:
-        held[winner.campaign.id] = held.get(winner.campaign.id, 0) + winner_cost
+    if winner is not None and winner_account in budget and winner_cost is not None:
+        held[winner_account] = held.get(winner_account, 0) + winner_cost
+    if winner is not None:
+        won_by[winner.campaign.id] += 1
     return drafts, winner

@@ -20,12 +20,16 @@ import numpy as np
 from hypothesis import strategies as st
 
 from bidcore import features
+from bidcore._core import Ledger
 from bidcore.config import Config
 from bidcore.engine import Engine
 from bidcore.errors import InvalidRequestError
 from bidcore.features import FeatureSpec
+from bidcore.openrtb.reference import inspect_request_py
 from bidcore.reference import TARGETING_REASONS, RoleModel, decide
 from bidcore.reference.budget import Budget
+from bidcore.reference.frequency import Frequency, user_key
+from bidcore.reference.gates import is_personal
 from bidcore.reference.pacing import UNPACED, Pacing
 
 __all__ = [
@@ -396,6 +400,22 @@ def _priced(candidates: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     )
 
 
+def _check_frequency(
+    ledger: Ledger, config: Config, body: bytes, now: float, frequency: Frequency
+) -> None:
+    try:
+        view = inspect_request_py(body)
+    except InvalidRequestError:
+        return
+    user = user_key(view, personal=is_personal(view))
+    if user is None:
+        return
+    for c in config.campaigns:
+        if c.frequency_cap is not None:
+            in_use = ledger.frequency(user, c.id, now)
+            assert in_use == frequency.get((user, c.id), 0), (user, c.id, in_use)
+
+
 def assert_same_decision(
     engine: Engine,
     config: Config,
@@ -405,26 +425,41 @@ def assert_same_decision(
     *,
     pacing: Pacing | None = None,
     budget: Budget | None = None,
+    frequency: Frequency | None = None,
 ) -> dict[str, Any]:
     """Asserts that the engine and the reference make the same decision on ``body``: the same
     verdict, reasons, currency, targeting, imps, response JSON and per-candidate outcome (past
     targeting); and that ``bid`` answers what ``explain`` shows. Returns the engine's
-    explanation.
+    explanation, with what ``bid`` sent under ``"sent"``.
 
     ``pacing`` is what the caller set on ``engine`` (``Engine.set_pacing``), for the reference:
     the engine's ``pacing()`` is checked against it first (a campaign it does not list unpaced).
     ``budget``: the available nanos of the campaigns the engine's ledger limits, for the
     reference (``bidcore.reference.budget``); checked against the ledger's accounts first.
-    With a ledger, ``bid`` registers the bids it makes and holds their cost.
+    With a ledger, ``bid`` registers the bids it makes and holds their cost and the user's
+    frequency-cap slots; ``frequency`` (default: none in use) is then the slots in use
+    (``bidcore.reference.frequency``), checked against the ledger's first for the request's
+    user and every capped campaign.
     """
     if budget is not None:
         assert engine.ledger is not None
         limited = {c: a[1] for c, a in engine.ledger.accounts().items() if a[0]}
         assert {c: v for c, v in limited.items() if c in budget} == dict(budget)
+    if engine.ledger is not None:
+        frequency = {} if frequency is None else frequency
+        _check_frequency(engine.ledger, config, body, now, frequency)
     if pacing is not None:
         assert engine.pacing() == {c.id: pacing.get(c.id, UNPACED) for c in config.campaigns}
     try:
-        expected = decide(body, config, reference_models, now=now, pacing=pacing, budget=budget)
+        expected = decide(
+            body,
+            config,
+            reference_models,
+            now=now,
+            pacing=pacing,
+            budget=budget,
+            frequency=frequency,
+        )
     except InvalidRequestError:
         try:
             engine.explain(body, now=now)
@@ -463,6 +498,24 @@ def assert_same_decision(
         for c in expected.candidates
     ]
     assert _priced(got["candidates"]) == _priced(reference_candidates)
-    # bid() answers exactly what explain() shows.
-    assert engine.bid(body, now=now) == got["response"]
+    # bid() answers exactly what explain() shows, but for the {bid} tokens of the bids it
+    # registered, where explain() writes zeros. The caller finds them in got["sent"].
+    sent = engine.bid(body, now=now)
+    assert _untokened(sent, got["response"]) == got["response"]
+    got["sent"] = sent
     return got
+
+
+_NO_TOKEN: Final = b"0" * 16
+
+
+def _untokened(sent: bytes | None, explained: bytes | None) -> bytes | None:
+    """``sent`` with zeros wherever ``explained`` (of the same length) has a zero token."""
+    if sent is None or explained is None or len(sent) != len(explained):
+        return sent
+    masked = bytearray(sent)
+    at = explained.find(_NO_TOKEN)
+    while at >= 0:
+        masked[at : at + 16] = _NO_TOKEN
+        at = explained.find(_NO_TOKEN, at + 16)
+    return bytes(masked)

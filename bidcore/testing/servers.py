@@ -3,7 +3,9 @@ the test itself.
 
 The server runs from a temporary directory without persistence (no RDB snapshots, no AOF), so
 nothing outlives the test. It can be stopped and started again on the same port, or killed,
-mid-test: what a sink or a budget ledger must survive.
+mid-test: what a sink or a budget ledger must survive. ``redis_server(durable=True)`` writes
+an append-only file, synced on every write (``appendfsync always``), in that directory: a
+server killed and started again has every write it acknowledged.
 
 >>> with redis_server() as server:
 ...     port = server.port
@@ -21,6 +23,17 @@ False
 (True, True)
 False
 True
+
+>>> import redis
+>>> with redis_server(durable=True) as server:
+...     client = redis.Redis.from_url(server.url)
+...     client.set("k", "v")
+...     server.kill()
+...     server.start()
+...     client.get("k")
+...     client.close()
+True
+b'v'
 
 Needs the ``redis-server`` binary (Debian's ``redis-server`` package, which ``make setup``
 installs through ``.ci/system-packages``); without it :func:`redis_server` raises
@@ -56,10 +69,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class RedisServer:
     """A ``redis-server`` process of a test. ``url`` is ``redis://127.0.0.1:PORT/0``."""
 
-    def __init__(self, directory: Path, *, executable: str, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, directory: Path, *, executable: str, host: str = "127.0.0.1", durable: bool = False
+    ) -> None:
         self.directory: Final = directory
         self.executable: Final = executable
         self.host: Final = host
+        self.durable: Final = durable
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -90,7 +106,8 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not start; its log:\n{self._log_tail()}")
 
     def stop(self, *, timeout: float = 10.0) -> None:
-        """Stops the server (SIGTERM; with no persistence it exits at once) and waits."""
+        """Stops the server (SIGTERM; it exits at once, having synced its append-only file
+        if durable) and waits."""
         self._end(signal.SIGTERM, timeout)
 
     def kill(self) -> None:
@@ -114,7 +131,11 @@ class RedisServer:
             "--port", str(self.port),
             "--dir", str(self.directory),
             "--save", "",
-            "--appendonly", "no",
+            *(
+                ("--appendonly", "yes", "--appendfsync", "always")
+                if self.durable
+                else ("--appendonly", "no")
+            ),
             "--daemonize", "no",
             "--logfile", str(log),
             "--databases", "1",
@@ -162,9 +183,10 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(executable: str | None = None) -> Iterator[RedisServer]:
+def redis_server(executable: str | None = None, *, durable: bool = False) -> Iterator[RedisServer]:
     """A running ``redis-server`` on a free 127.0.0.1 port, stopped (and its temporary
-    directory removed) on leaving the block."""
+    directory removed) on leaving the block; ``durable``: with its append-only file synced on
+    every write, so that a kill and a start keep every acknowledged write."""
     found = executable or shutil.which("redis-server") or "/usr/bin/redis-server"
     if not os.access(found, os.X_OK):
         raise FileNotFoundError(
@@ -172,7 +194,7 @@ def redis_server(executable: str | None = None) -> Iterator[RedisServer]:
             "(`make setup` runs .ci/system-packages, which does)"
         )
     with tempfile.TemporaryDirectory(prefix="bidcore-redis-") as directory:
-        server = RedisServer(Path(directory), executable=found)
+        server = RedisServer(Path(directory), executable=found, durable=durable)
         server.start()
         try:
             yield server

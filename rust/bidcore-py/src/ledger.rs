@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bidcore_core::engine::{parse_token, Ledger, NoticeKind, Settled, SpendOn};
+use bidcore_core::engine::{cap_key, parse_token, user_hash, FrequencyCap, Ledger, NoticeKind, Settled, SpendOn};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -24,10 +24,12 @@ pub struct PyLedger(pub Arc<Ledger>);
 impl PyLedger {
     /// `ttl_seconds`: how long a bid waits for its notices before its hold is released;
     /// `spend_on`: "bill" or "win", the notice whose price is spent; `capacity`: the most bids
-    /// kept in flight (past it, a limited campaign does not bid, another bids untracked).
+    /// kept in flight (past it, a limited or capped campaign does not bid, another bids
+    /// untracked); `cap_capacity`: the most (user, campaign) entries the frequency caps keep
+    /// (past it, a capped campaign does not bid to a new user).
     #[new]
-    #[pyo3(signature = (*, ttl_seconds = 300.0, spend_on = "bill", capacity = 4_000_000))]
-    fn new(ttl_seconds: f64, spend_on: &str, capacity: u64) -> PyResult<Self> {
+    #[pyo3(signature = (*, ttl_seconds = 300.0, spend_on = "bill", capacity = 4_000_000, cap_capacity = 1_000_000))]
+    fn new(ttl_seconds: f64, spend_on: &str, capacity: u64, cap_capacity: u64) -> PyResult<Self> {
         let spend_on = match spend_on {
             "bill" => SpendOn::Bill,
             "win" => SpendOn::Win,
@@ -36,7 +38,9 @@ impl PyLedger {
         // Two processes started in the same second must not hand out the same tokens.
         let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
             ^ std::process::id().rotate_left(16);
-        Ledger::new(ttl_seconds, spend_on, capacity, seed).map(|l| PyLedger(Arc::new(l))).map_err(PyValueError::new_err)
+        Ledger::new(ttl_seconds, spend_on, capacity, cap_capacity, seed)
+            .map(|l| PyLedger(Arc::new(l)))
+            .map_err(PyValueError::new_err)
     }
 
     #[getter]
@@ -89,6 +93,32 @@ impl PyLedger {
         detached(py, || Ok(self.0.expire(now)))
     }
 
+    /// How many of `user`'s slots under `campaign`'s frequency cap are used at `now`: its
+    /// impressions in the window and its bids in flight. `user` is the key the engine reads
+    /// from a request: `b:` and `user.buyeruid`, else `u:` and `user.id`, else `d:` and
+    /// `device.ifa`.
+    fn frequency(&self, user: &str, campaign: &str, now: f64) -> u32 {
+        self.0.caps().used(cap_key(user_hash(user), campaign), now)
+    }
+
+    /// The impressions counted here since the last call, for other processes:
+    /// (key, count, window_seconds, second), oldest first.
+    fn take_impressions(&self, py: Python<'_>) -> PyResult<Vec<(u64, u32, u32, u32)>> {
+        let taken = detached(py, || Ok(self.0.caps().take_impressions()))?;
+        Ok(taken.into_iter().map(|(key, cap, at)| (key, cap.count, cap.window, at)).collect())
+    }
+
+    /// Adds impressions another process counted (as `take_impressions` gave them); those
+    /// already out of their window at `now` are skipped.
+    fn add_impressions(&self, py: Python<'_>, impressions: Vec<(u64, u32, u32, u32)>, now: f64) -> PyResult<()> {
+        let impressions: Vec<_> =
+            impressions.into_iter().map(|(key, count, window, at)| (key, FrequencyCap { count, window }, at)).collect();
+        detached(py, || {
+            self.0.caps().add_impressions(&impressions, now);
+            Ok(())
+        })
+    }
+
     /// Every account: campaign -> (limited, available, exposure, spent), in nanos.
     fn accounts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -99,8 +129,10 @@ impl PyLedger {
     }
 
     /// `in_flight` (bids registered and not yet forgotten), `unregistered` (bids the full
-    /// registry could not take), `expired` (holds released by expiry) and `notices`:
-    /// kind -> outcome -> count.
+    /// registry could not take), `expired` (holds released by expiry), `notices`:
+    /// kind -> outcome -> count, and `caps`: the frequency caps' `entries`, `refused` (bids to
+    /// a new user the full table could not take), `counted` (impressions from notices here),
+    /// `imported` (from other processes) and `dropped` (not taken by other processes in time).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.0.stats();
         let d = PyDict::new(py);
@@ -116,6 +148,14 @@ impl PyLedger {
             notices.set_item(kind.as_str(), outcomes)?;
         }
         d.set_item("notices", notices)?;
+        let c = self.0.caps().stats();
+        let caps = PyDict::new(py);
+        caps.set_item("entries", c.entries)?;
+        caps.set_item("refused", c.refused)?;
+        caps.set_item("counted", c.counted)?;
+        caps.set_item("imported", c.imported)?;
+        caps.set_item("dropped", c.dropped)?;
+        d.set_item("caps", caps)?;
         Ok(d)
     }
 }

@@ -75,7 +75,8 @@ pub struct Arm {
     pub label: String,
     pub name: String,
     pub overrides: Overrides,
-    /// Share of the campaigns' budgets (carried for the budget ledger).
+    /// Share of the campaigns' budgets: with a ledger, the campaigns' bids in this arm hold
+    /// against an account of their own (`campaign@experiment:arm`).
     pub budget_share: Option<f64>,
 }
 
@@ -102,6 +103,11 @@ impl Experiment {
     /// Whether the experiment's arms change only the campaigns it lists.
     pub fn scoped(&self) -> bool {
         self.scope.is_some()
+    }
+
+    /// Whether the experiment's arms change campaign `c`: it lists no campaigns, or lists it.
+    pub fn applies(&self, c: usize) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.contains(c))
     }
 }
 
@@ -241,7 +247,7 @@ impl Layers {
 
     /// Whether the arm changes campaign `c`: its experiment lists no campaigns, or lists it.
     pub fn applies(&self, a: &Assigned, c: usize) -> bool {
-        self.experiment(a).scope.as_ref().is_none_or(|s| s.contains(c))
+        self.experiment(a).applies(c)
     }
 
     /// Appends to `out` the request's arm in every layer that places it in an experiment arm.

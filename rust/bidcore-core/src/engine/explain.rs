@@ -91,7 +91,9 @@ impl Engine {
             upper: Some(c.upper),
             ..CandidateTrace::default()
         };
-        if excluded_by.is_none() {
+        // The ledger's reasons come after pricing: such a candidate shows the price it lacked
+        // the money or the user's slot for.
+        if matches!(excluded_by, None | Some(Reason::Budget | Reason::FrequencyCap)) {
             trace.price = Some(c.price);
             trace.surplus = Some(c.surplus);
         }

@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::frequency::{Cap, Caps};
+
 /// Registry shards: a bid's registration locks one, chosen by its token.
 const SHARDS: usize = 64;
 
@@ -156,6 +158,17 @@ struct InFlight {
     held: i64,
     expires: f64,
     state: State,
+    /// The frequency-cap slot the bid holds (0: none, its campaign has no cap).
+    cap: u64,
+}
+
+/// Why [`Ledger::open`] made no bid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The campaign's money cannot cover the bid (or the registry is full).
+    Budget,
+    /// The user has no slot left under the campaign's frequency cap.
+    FrequencyCap,
 }
 
 #[derive(Debug, Default)]
@@ -181,17 +194,24 @@ pub struct Ledger {
     ttl_seconds: f64,
     spend_on: SpendOn,
     capacity: u64,
+    caps: Caps,
 }
 
 /// A poisoned shard is still a consistent map (no code panics while holding one): use it.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Ledger {
     /// `seed` starts the token sequence, so that two ledgers (processes) made in the same
-    /// second hand out different tokens.
-    pub fn new(ttl_seconds: f64, spend_on: SpendOn, capacity: u64, seed: u32) -> Result<Ledger, String> {
+    /// second hand out different tokens; `cap_capacity` bounds the frequency caps' entries.
+    pub fn new(
+        ttl_seconds: f64,
+        spend_on: SpendOn,
+        capacity: u64,
+        cap_capacity: u64,
+        seed: u32,
+    ) -> Result<Ledger, String> {
         if !(ttl_seconds.is_finite() && ttl_seconds > 0.0 && ttl_seconds <= 86_400.0) {
             return Err(format!("ttl_seconds must be in (0, 86400], got {ttl_seconds}"));
         }
@@ -209,6 +229,7 @@ impl Ledger {
             ttl_seconds,
             spend_on,
             capacity,
+            caps: Caps::new(cap_capacity),
         })
     }
 
@@ -218,6 +239,11 @@ impl Ledger {
 
     pub fn spend_on(&self) -> SpendOn {
         self.spend_on
+    }
+
+    /// The frequency caps' table: shared, like the accounts, by every engine of this ledger.
+    pub fn caps(&self) -> &Caps {
+        &self.caps
     }
 
     /// The account of `campaign`, made (unlimited, empty) on first use.
@@ -266,18 +292,33 @@ impl Ledger {
         }
     }
 
-    /// Holds `cost` against `account` when it is limited (false, nothing held, when the money
-    /// left cannot cover it) and registers the bid; its token (0 when the registry is full and
-    /// the account unlimited: the bid goes out untracked).
-    pub fn open(&self, account: &Arc<Account>, cost: i64, now: f64) -> Option<u64> {
+    /// Holds `cost` against `account` when it is limited, and a slot of the user's frequency
+    /// cap (`cap`: its key and the campaign's cap) when the campaign has one, and registers the
+    /// bid; its token (0 when the registry is full and the bid needs no hold: it goes out
+    /// untracked). Nothing is held when either hold fails.
+    pub fn open(&self, account: &Arc<Account>, cost: i64, cap: Option<(u64, Cap)>, now: f64) -> Result<u64, Refused> {
         let limited = account.limited();
         if self.in_flight.load(Relaxed) >= self.capacity {
             self.unregistered.fetch_add(1, Relaxed);
-            // A limited campaign's hold could never be settled: no bid.
-            return if limited { None } else { Some(0) };
+            // A hold could never be settled: no bid. Else the bid goes out untracked.
+            return if limited {
+                Err(Refused::Budget)
+            } else if cap.is_some() {
+                Err(Refused::FrequencyCap)
+            } else {
+                Ok(0)
+            };
         }
         if limited && !account.hold(cost) {
-            return None;
+            return Err(Refused::Budget);
+        }
+        if let Some((key, cap)) = cap {
+            if !self.caps.hold(key, cap, now) {
+                if limited {
+                    account.settle(cost, 0);
+                }
+                return Err(Refused::FrequencyCap);
+            }
         }
         let token = self.token(now);
         let bid = InFlight {
@@ -285,18 +326,23 @@ impl Ledger {
             held: if limited { cost } else { 0 },
             expires: now + self.ttl_seconds,
             state: State::Open,
+            cap: cap.map_or(0, |(key, _)| key),
         };
         self.shard(token).insert(token, bid);
         self.in_flight.fetch_add(1, Relaxed);
-        Some(token)
+        Ok(token)
     }
 
     /// Takes back a bid opened but never sent (the response was not written).
     pub fn cancel(&self, token: u64) {
-        if let Some(bid) = self.shard(token).remove(&token) {
+        let removed = self.shard(token).remove(&token);
+        if let Some(bid) = removed {
             self.in_flight.fetch_sub(1, Relaxed);
             if bid.held > 0 {
                 bid.account.settle(bid.held, 0);
+            }
+            if bid.cap != 0 {
+                self.caps.release(bid.cap, false, 0.0);
             }
         }
     }
@@ -351,7 +397,8 @@ impl Ledger {
             }
         };
         bid.state = next;
-        // The hold ends once the money is decided: a loss, a bill, or a win that spends.
+        // The holds end once the money is decided: a loss, a bill, or a win that spends. Then
+        // too the cap's slot becomes an impression (or, on a loss, free).
         let ends_hold = matches!(next, S::Lost | S::Billed) || (next == S::Won && spend_on_win);
         if ends_hold && bid.held > 0 {
             bid.account.settle(bid.held, spent);
@@ -359,7 +406,13 @@ impl Ledger {
         } else if spent > 0 {
             bid.account.spend(spent);
         }
-        answer(Settled::Accepted, Some(&bid.account.campaign), spent)
+        let campaign = Arc::clone(&bid.account.campaign);
+        let cap = if ends_hold { std::mem::take(&mut bid.cap) } else { 0 };
+        drop(shard);
+        if cap != 0 {
+            self.caps.release(cap, next != S::Lost, now);
+        }
+        answer(Settled::Accepted, Some(&campaign), spent)
     }
 
     fn release_expired(&self, bid: &InFlight) {
@@ -367,6 +420,9 @@ impl Ledger {
         if bid.held > 0 {
             bid.account.settle(bid.held, 0);
             self.expired.fetch_add(1, Relaxed);
+        }
+        if bid.cap != 0 {
+            self.caps.release(bid.cap, false, 0.0);
         }
     }
 
@@ -385,6 +441,7 @@ impl Ledger {
                 keep
             });
         }
+        self.caps.sweep(now);
         released
     }
 
@@ -426,7 +483,7 @@ mod tests {
     use super::*;
 
     fn ledger(spend_on: SpendOn) -> (Ledger, Arc<Account>) {
-        let ledger = Ledger::new(60.0, spend_on, 1000, 7).expect("valid");
+        let ledger = Ledger::new(60.0, spend_on, 1000, 1000, 7).expect("valid");
         let account = ledger.account("c1");
         (ledger, account)
     }
@@ -436,9 +493,9 @@ mod tests {
         let (l, a) = ledger(SpendOn::Bill);
         l.set_limited("c1", true);
         assert_eq!(l.grant("c1", 5_000), 5_000);
-        let t1 = l.open(&a, 2_000, 100.0).expect("covered");
-        let t2 = l.open(&a, 2_000, 100.0).expect("covered");
-        assert_eq!(l.open(&a, 2_000, 100.0), None, "1000 left cannot cover 2000");
+        let t1 = l.open(&a, 2_000, None, 100.0).expect("covered");
+        let t2 = l.open(&a, 2_000, None, 100.0).expect("covered");
+        assert_eq!(l.open(&a, 2_000, None, 100.0), Err(Refused::Budget), "1000 left cannot cover 2000");
         assert_eq!((a.available(), a.exposure.load(Relaxed)), (1_000, 4_000));
         // A win in bill mode keeps the hold; the bill spends the clearing price.
         assert_eq!(l.notice(NoticeKind::Win, t1, 1_500, 101.0).settled, Settled::Accepted);
@@ -462,13 +519,13 @@ mod tests {
         let (l, a) = ledger(SpendOn::Win);
         l.set_limited("c1", true);
         l.grant("c1", 3_000);
-        let t = l.open(&a, 3_000, 100.0).expect("covered");
+        let t = l.open(&a, 3_000, None, 100.0).expect("covered");
         assert_eq!(l.expire(150.0), 0);
         assert_eq!(l.expire(161.0), 1);
         assert_eq!((a.available(), a.exposure.load(Relaxed)), (3_000, 0));
         assert_eq!(l.notice(NoticeKind::Win, t, 3_000, 170.0).settled, Settled::Expired);
         // Not yet swept: the notice finds the bid past its time and releases it itself.
-        let t = l.open(&a, 3_000, 200.0).expect("covered");
+        let t = l.open(&a, 3_000, None, 200.0).expect("covered");
         assert_eq!(l.notice(NoticeKind::Win, t, 3_000, 300.0).settled, Settled::Expired);
         assert_eq!((a.available(), l.stats().in_flight), (3_000, 0));
     }
@@ -476,8 +533,8 @@ mod tests {
     #[test]
     fn win_mode_spends_on_the_win_and_a_bill_alone_spends_too() {
         let (l, a) = ledger(SpendOn::Win);
-        let t1 = l.open(&a, 2_000, 10.0).expect("unlimited");
-        let t2 = l.open(&a, 2_000, 10.0).expect("unlimited");
+        let t1 = l.open(&a, 2_000, None, 10.0).expect("unlimited");
+        let t2 = l.open(&a, 2_000, None, 10.0).expect("unlimited");
         assert_eq!(l.notice(NoticeKind::Win, t1, 1_000, 11.0).spent, 1_000);
         assert_eq!(l.notice(NoticeKind::Bill, t1, 1_000, 12.0).spent, 0);
         assert_eq!(l.notice(NoticeKind::Bill, t2, 700, 12.0).spent, 700);
@@ -486,14 +543,36 @@ mod tests {
 
     #[test]
     fn a_full_registry_refuses_limited_bids_and_sends_the_others_untracked() {
-        let l = Ledger::new(60.0, SpendOn::Bill, 1, 0).expect("valid");
+        let l = Ledger::new(60.0, SpendOn::Bill, 1, 1000, 0).expect("valid");
         let a = l.account("c1");
-        assert!(l.open(&a, 1, 0.0).is_some_and(|t| t != 0));
-        assert_eq!(l.open(&a, 1, 0.0), Some(0));
+        assert!(l.open(&a, 1, None, 0.0).is_ok_and(|t| t != 0));
+        assert_eq!(l.open(&a, 1, None, 0.0), Ok(0));
         l.set_limited("c1", true);
         l.grant("c1", 10);
-        assert_eq!(l.open(&a, 1, 0.0), None);
+        assert_eq!(l.open(&a, 1, None, 0.0), Err(Refused::Budget));
         assert_eq!(l.stats().unregistered, 2);
+    }
+
+    #[test]
+    fn a_capped_bid_holds_a_slot_its_notice_turns_into_an_impression_or_frees() {
+        let (l, a) = ledger(SpendOn::Bill);
+        l.set_limited("c1", true);
+        l.grant("c1", 10_000);
+        let cap = Cap { count: 2, window: 60 };
+        let key = super::super::frequency::key(super::super::frequency::user_hash("b:u1"), "c1");
+        let t1 = l.open(&a, 1_000, Some((key, cap)), 100.0).expect("room");
+        let t2 = l.open(&a, 1_000, Some((key, cap)), 100.0).expect("room");
+        assert_eq!(l.open(&a, 1_000, Some((key, cap)), 100.0), Err(Refused::FrequencyCap));
+        assert_eq!(a.available(), 8_000, "a bid the cap refused holds no money");
+        l.notice(NoticeKind::Win, t1, 900, 101.0);
+        assert_eq!(l.caps().used(key, 101.0), 2, "a win before its bill still holds the slot");
+        l.notice(NoticeKind::Bill, t1, 900, 102.0);
+        l.notice(NoticeKind::Loss, t2, 0, 102.0);
+        assert_eq!(l.caps().used(key, 102.0), 1, "one impression, one slot freed by the loss");
+        let t3 = l.open(&a, 1_000, Some((key, cap)), 103.0).expect("room");
+        l.expire(103.0 + 61.0);
+        assert_eq!(l.caps().used(key, 103.0 + 61.0), 0, "expiry frees the slot, the window the impression");
+        assert_eq!(l.notice(NoticeKind::Bill, t3, 900, 200.0).settled, Settled::Expired);
     }
 
     #[test]

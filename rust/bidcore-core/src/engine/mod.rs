@@ -9,6 +9,7 @@ mod arms;
 mod bitset;
 mod creative;
 mod explain;
+mod frequency;
 mod ledger;
 mod log;
 mod observe;
@@ -19,6 +20,7 @@ mod reason;
 mod respond;
 mod targeting;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,8 +35,10 @@ pub use reason::Reason;
 use self::arms::{Assigned, Layers, Overrides};
 use self::bitset::Bitset;
 use self::creative::{Creative, Media};
-use self::ledger::Account;
+use self::frequency::Cap;
+pub use self::frequency::{key as cap_key, user_hash, Cap as FrequencyCap, CapStats, Impression};
 pub use self::ledger::{parse_token, Ledger, LedgerStats, NoticeKind, NoticeResult, Settled, SpendOn};
+use self::ledger::{Account, Refused};
 use self::pacing::Pacing;
 use self::pricing::Curve;
 use self::reason::Tally;
@@ -95,6 +99,8 @@ struct Campaign {
     /// Per model of the engine's table, the campaign's attribute values in the model's spec
     /// order (NaN when unset).
     attributes: Vec<Vec<f64>>,
+    /// Impressions per user per window; enforced by an engine with a ledger.
+    cap: Option<Cap>,
 }
 
 /// A shading table: the bidder's (index 0) or an arm's.
@@ -166,8 +172,12 @@ pub struct Scratch {
     shaded: Vec<(i64, i64, Curve)>,
     /// Per imp, why it got no bid (None: it has a winner).
     imp_reasons: Vec<Option<Reason>>,
-    /// The request's winners so far that hold money: (campaign, cost in nanos).
-    pending: Vec<(usize, i64)>,
+    /// The request's arm whose `budget_share` splits its campaigns' money (one layer at most
+    /// sets it).
+    budget_arm: Option<Assigned>,
+    /// The hash of the request's user key (`frequency::user_hash`), when it has one usable for
+    /// frequency caps.
+    user: Option<u64>,
     /// Whether the winners' feature rows are kept (for the decision log) in `kept_rows`.
     keep_rows: bool,
     kept_rows: Vec<f64>,
@@ -194,6 +204,10 @@ struct Candidate {
     /// A winner of a limited campaign: its price in nanos of the bidder's currency, held
     /// against the campaign's account while the bid is in flight (0: nothing held).
     cost: i64,
+    /// A winner of a capped campaign: the key of the user's slots (0: no cap).
+    cap: u64,
+    /// With a ledger: the account the bid holds against, in `Engine::accounts`.
+    account: u32,
     /// The winner's `{bid}` token (0: not registered).
     token: u64,
 }
@@ -222,9 +236,13 @@ pub struct Engine {
     log: Option<Arc<DecisionLog>>,
     tmax_margin: Duration,
     /// With a ledger: each bid is registered (its `{bid}` token) and holds its cost against
-    /// its campaign's account (`accounts`, by campaign) when that account is limited.
+    /// its campaign's account (`accounts`, by campaign, then the arms' shares) when that
+    /// account is limited.
     ledger: Option<Arc<Ledger>>,
     accounts: Vec<Arc<Account>>,
+    /// (arm index, campaign) to the account in `accounts` of the campaign's share under an arm
+    /// with a `budget_share`.
+    arm_accounts: HashMap<(u32, usize), usize>,
 }
 
 const NO_ROW: u32 = u32::MAX;
@@ -309,6 +327,7 @@ impl Engine {
                 deals_only: c.deals_only,
                 creatives,
                 attributes,
+                cap: c.frequency_cap.as_ref().map(|f| Cap { count: f.count, window: f.window_seconds }),
             });
         }
         let curve_ok = |center: i64, scale: f64| center > 0 && scale > 0.0 && scale.is_finite();
@@ -412,6 +431,7 @@ impl Engine {
             tmax_margin: Duration::from_millis(plan.tmax_margin_ms),
             ledger: None,
             accounts: Vec::new(),
+            arm_accounts: HashMap::new(),
         })
     }
 
@@ -420,6 +440,15 @@ impl Engine {
     /// its accounts and bids in flight, so a reload keeps them.
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Engine {
         self.accounts = self.campaigns.iter().map(|c| ledger.account(&c.id)).collect();
+        for (index, (experiment, arm)) in self.layers.arms().enumerate() {
+            if arm.budget_share.is_none() {
+                continue;
+            }
+            for (c, campaign) in self.campaigns.iter().enumerate().filter(|(c, _)| experiment.applies(*c)) {
+                self.arm_accounts.insert((index as u32, c), self.accounts.len());
+                self.accounts.push(ledger.account(&format!("{}@{}", campaign.id, arm.label)));
+            }
+        }
         self.ledger = Some(ledger);
         self
     }
@@ -505,7 +534,11 @@ impl Engine {
         let mut bid_currency = None;
         let outcome = match decided {
             Decided::Bid { .. } if late() => Outcome::NoBid(Reason::Late),
-            Decided::Bid { .. } if !self.open_bids(now, scratch) => Outcome::NoBid(Reason::Budget),
+            Decided::Bid { .. } if !self.open_bids(now, scratch) => {
+                // Every winner refused by the ledger (another thread took the money or the slot):
+                // the first imp's reason, as for any no-bid.
+                Outcome::NoBid(scratch.imp_reasons.first().copied().flatten().unwrap_or(Reason::Budget))
+            }
             Decided::Bid { currency } => {
                 bid_currency = Some(currency);
                 self.arms_text(&scratch.assigned, &mut scratch.arms_text);
@@ -695,8 +728,13 @@ impl Engine {
     ) -> Decided<'s> {
         scratch.winners.clear();
         scratch.imp_reasons.clear();
-        scratch.pending.clear();
         scratch.kept_rows.clear();
+        scratch.user = self.user_key(request);
+        scratch.budget_arm = if self.arm_accounts.is_empty() {
+            None
+        } else {
+            scratch.assigned.iter().find(|a| self.layers.arm(a).budget_share.is_some()).copied()
+        };
         if let Some(t) = trace.as_deref_mut() {
             t.personal = request.personal_data_allowed();
         }
@@ -846,18 +884,15 @@ impl Engine {
                 let Some(mut best) = self.rank(request, deals, currency, scratch, counting) else {
                     break None;
                 };
-                if self.covered(&mut best, currency, &scratch.pending) {
-                    break Some(best);
+                match self.covered(&mut best, currency, now, scratch) {
+                    Ok(()) => break Some(best),
+                    Err(reason) => tally.add(reason),
                 }
-                tally.add(Reason::Budget);
                 scratch.candidates.retain(|c| c.campaign != best.campaign);
             },
         };
         match best {
             Some(mut winner) => {
-                if winner.cost > 0 {
-                    scratch.pending.push((winner.campaign, winner.cost));
-                }
                 if scratch.keep_rows {
                     self.keep_rows(&mut winner, scratch);
                 }
@@ -942,6 +977,8 @@ impl Engine {
             price: 0,
             surplus: 0.0,
             cost: 0,
+            cap: 0,
+            account: 0,
             token: 0,
         })
     }
@@ -1095,24 +1132,67 @@ impl Engine {
     /// would get the same surplus, and a tie goes to the one already seen. The winner is the
     /// one ranking every candidate gives (`rank_all`, what `explain` runs; the Rust corpus test
     /// compares them).
-    /// Whether the money left in `w`'s campaign's account, less what the request's earlier
-    /// winners hold (`pending`), covers `w`'s price; sets `w.cost` (0 when the campaign is not
-    /// limited, or there is no ledger). The price is converted to the bidder's currency
-    /// rounding up, so a hold never falls short of the bid.
-    fn covered(&self, w: &mut Candidate, currency: &str, pending: &[(usize, i64)]) -> bool {
+    /// Whether `w` may bid as far as the ledger can tell without holding anything: the money
+    /// left in its campaign's account, less what the request's earlier winners of the campaign
+    /// hold, covers its price (else `budget`); and the user has a slot left under the
+    /// campaign's frequency cap, counting those winners (else `frequency_cap`; a request with
+    /// no usable user key has none). Sets `w.cost` (0 when the campaign is not limited, or
+    /// there is no ledger), the price converted to the bidder's currency rounding up, so a
+    /// hold never falls short of the bid; and `w.cap`.
+    fn covered(&self, w: &mut Candidate, currency: &str, now: f64, scratch: &Scratch) -> Result<(), Reason> {
         w.cost = 0;
-        let Some(account) = self.accounts.get(w.campaign) else {
-            return true;
+        w.cap = 0;
+        w.account = self.account_of(w.campaign, scratch) as u32;
+        let (Some(ledger), Some(account)) = (&self.ledger, self.accounts.get(w.account as usize)) else {
+            return Ok(());
         };
-        if !account.limited() {
-            return true;
+        let earlier = || scratch.winners.iter().filter(|e| e.campaign == w.campaign);
+        if account.limited() {
+            let Some(cost) = self.fx.convert_up(Micros(w.price), currency, &self.currency) else {
+                return Err(Reason::Budget);
+            };
+            w.cost = cost.0.max(1);
+            let held: i64 = earlier().map(|e| e.cost).sum();
+            if account.available().saturating_sub(held) < w.cost {
+                return Err(Reason::Budget);
+            }
         }
-        let Some(cost) = self.fx.convert_up(Micros(w.price), currency, &self.currency) else {
-            return false;
-        };
-        w.cost = cost.0.max(1);
-        let held: i64 = pending.iter().filter(|(c, _)| *c == w.campaign).map(|(_, cost)| cost).sum();
-        account.available().saturating_sub(held) >= w.cost
+        if let Some(cap) = self.campaigns[w.campaign].cap {
+            let Some(user) = scratch.user else {
+                return Err(Reason::FrequencyCap);
+            };
+            let key = frequency::key(user, &self.campaigns[w.campaign].id);
+            let more = earlier().count() as u32 + 1;
+            if !ledger.caps().has_room(key, cap, more, now) {
+                return Err(Reason::FrequencyCap);
+            }
+            w.cap = key;
+        }
+        Ok(())
+    }
+
+    /// The account campaign `c`'s bids hold against in this request: its share under the
+    /// request's budget arm when that arm applies to it, else the campaign's own.
+    fn account_of(&self, c: usize, scratch: &Scratch) -> usize {
+        scratch.budget_arm.and_then(|a| self.arm_accounts.get(&(a.index, c)).copied()).unwrap_or(c)
+    }
+
+    /// The request's user, for frequency caps: the buyer's id for the user (`user.buyeruid`),
+    /// else the exchange's (`user.id`), else the device's advertising id (`device.ifa`), each
+    /// hashed with its kind; none when personal data may not be used (`docs/budget.md`).
+    fn user_key(&self, request: &Request<'_>) -> Option<u64> {
+        if self.ledger.is_none() || !request.personal_data_allowed() {
+            return None;
+        }
+        let user = request.user.as_deref();
+        let ids = [
+            ("b:", user.and_then(|u| u.buyeruid.as_ref())),
+            ("u:", user.and_then(|u| u.id.as_ref())),
+            ("d:", request.device.as_deref().and_then(|d| d.ifa.as_ref())),
+        ];
+        ids.into_iter()
+            .find_map(|(kind, id)| id.map(|id| id.as_str()).filter(|id| !id.is_empty()).map(|id| (kind, id)))
+            .map(|(kind, id)| frequency::user_hash_of(kind, id))
     }
 
     /// Registers each winner with the ledger, holding its cost; a winner whose campaign can no
@@ -1124,14 +1204,18 @@ impl Engine {
         };
         let reasons = &mut scratch.imp_reasons;
         scratch.winners.retain_mut(|w| {
-            let account = &self.accounts[w.campaign];
-            match ledger.open(account, w.cost, now) {
-                Some(token) => {
+            let account = &self.accounts[w.account as usize];
+            let cap = self.campaigns[w.campaign].cap.filter(|_| w.cap != 0).map(|cap| (w.cap, cap));
+            match ledger.open(account, w.cost, cap, now) {
+                Ok(token) => {
                     w.token = token;
                     true
                 }
-                None => {
-                    reasons[w.imp] = Some(Reason::Budget);
+                Err(refused) => {
+                    reasons[w.imp] = Some(match refused {
+                        Refused::Budget => Reason::Budget,
+                        Refused::FrequencyCap => Reason::FrequencyCap,
+                    });
                     false
                 }
             }
@@ -1225,13 +1309,7 @@ impl Engine {
                             (candidate.upper - candidate.price) as f64 * curve.win_rate(candidate.price);
                     }
                 })
-                .and_then(|()| {
-                    if self.covered(&mut candidate, currency, &scratch.pending) {
-                        Ok(())
-                    } else {
-                        Err(Reason::Budget)
-                    }
-                });
+                .and_then(|()| self.covered(&mut candidate, currency, now, scratch));
             trace.candidates.push(self.trace_candidate(request, imp, deals, &candidate, priced.err(), now));
             match priced {
                 Err(reason) => tally.add(reason),

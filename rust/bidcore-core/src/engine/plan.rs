@@ -142,6 +142,15 @@ pub struct CampaignPlan {
     #[serde(default)]
     pub features: Vec<(String, f64)>,
     pub creatives: Vec<CreativePlan>,
+    #[serde(default)]
+    pub frequency_cap: Option<FrequencyCapPlan>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCapPlan {
+    pub count: u32,
+    pub window_seconds: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

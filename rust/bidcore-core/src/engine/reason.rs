@@ -38,6 +38,8 @@ reasons! {
     BlockedSeat = "blocked_seat", 0;
     NoCampaign = "no_campaign", 0;
     Budget = "budget", 0;
+    // The user has no slot left under the campaign's frequency cap (or no usable user key).
+    FrequencyCap = "frequency_cap", 0;
     // Targeting, request-level.
     Country = "country", 0;
     Region = "region", 0;
