@@ -237,7 +237,8 @@ class Ledger:
         """Slots in use under ``campaign``'s frequency cap for ``user`` (``b:``/``u:``/``d:``
         and the id): impressions in the window and bids in flight."""
     def take_impressions(self) -> list[tuple[int, int, int, int]]:
-        """Impressions counted here since the last call: (key, count, window, second)."""
+        """Impressions counted here since the last call: (key, count, window, second); the
+        first call starts keeping them."""
     def add_impressions(self, impressions: list[tuple[int, int, int, int]], now: float) -> None:
         """Adds impressions another process counted."""
     def accounts(self) -> dict[str, tuple[bool, int, int, int]]:

@@ -4,12 +4,21 @@ most ``timeout`` seconds, and never retries, since the next tick does."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["fail_fast_client"]
+__all__ = ["fail_fast_client", "process_id"]
+
+
+def process_id() -> str:
+    """This process's name in shared records and streams: host, pid and a random suffix, so a
+    restarted process (or one whose pid is reused) is a new one."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def fail_fast_client(url: str, *, timeout: float, needed_by: str) -> redis.Redis:

@@ -376,6 +376,20 @@ def test_serve_builds_the_ledger_when_the_config_enables_it(tmp_path: Path) -> N
 # --- Experiment arms with a budget share -----------------------------------------------------
 
 
+def split(share_a: float, share_b: float, coverage: float = 1.0) -> str:
+    """A layer with one experiment, ``split``, whose arms ``a`` and ``b`` have budget shares."""
+    return f"""
+[[experiments.layers]]
+name = "budget"
+seed = "split"
+unit = ["user.id"]
+[[experiments.layers.experiments]]
+key = "split"
+coverage = {coverage}
+arms = [{{name = "a", budget_share = {share_a}}}, {{name = "b", budget_share = {share_b}}}]
+"""
+
+
 def user_request(request_id: str, user: str, imps: int = 1) -> bytes:
     """``request``'s banner imps, from ``user`` (the experiment's unit)."""
     body = msgspec.json.decode(request(request_id, imps))
@@ -386,18 +400,7 @@ def user_request(request_id: str, user: str, imps: int = 1) -> bytes:
 def test_an_arms_budget_share_is_an_account_its_bids_hold_against() -> None:
     # $0.01 at $2 CPM: 5 impressions. Arms "a" and "b" get 40% each (2 impressions), the
     # campaign's own account (requests in no arm: none here, coverage is whole) the rest.
-    config = bidder(
-        "0.01",
-        extra="""
-[[experiments.layers]]
-name = "budget"
-seed = "split"
-unit = ["user.id"]
-[[experiments.layers.experiments]]
-key = "split"
-arms = [{name = "a", budget_share = 0.4}, {name = "b", budget_share = 0.4}]
-""",
-    )
+    config = bidder("0.01", extra=split(0.4, 0.4))
     engine, ledger, _ = setup(config)
     assert {c: a[1] for c, a in ledger.accounts().items()} == {
         "c1": 2_000_000,
@@ -425,20 +428,7 @@ arms = [{name = "a", budget_share = 0.4}, {name = "b", budget_share = 0.4}]
 def test_engine_and_reference_hold_arm_shares_alike(
     shares: tuple[float, float], coverage: float, money: list[int], users: list[int], imps: int
 ) -> None:
-    config = bidder(
-        None,
-        cpm="1.5",
-        extra=f"""
-[[experiments.layers]]
-name = "budget"
-seed = "split"
-unit = ["user.id"]
-[[experiments.layers.experiments]]
-key = "split"
-coverage = {coverage}
-arms = [{{name = "a", budget_share = {shares[0]}}}, {{name = "b", budget_share = {shares[1]}}}]
-""",
-    )
+    config = bidder(None, cpm="1.5", extra=split(*shares, coverage))
     ledger = bidcore.Ledger()
     engine = bidcore.Engine(config, ledger=ledger)
     for account, nanos in zip(("c1", "c1@split:a", "c1@split:b"), money, strict=True):

@@ -206,6 +206,7 @@ def test_impressions_counted_by_one_ledger_cap_the_user_in_another() -> None:
     config = bidder(count=1)
     engine_a, ledger_a = setup(config)
     engine_b, ledger_b = setup(config)
+    assert ledger_a.take_impressions() == [], "the first take starts keeping them"
     ((token, _),) = bids(engine_a.bid(for_user("u1"), now=NOON))
     ledger_a.notice("bill", token, 3_000_000, NOON + 1)
     shared = ledger_a.take_impressions()

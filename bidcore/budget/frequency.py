@@ -20,16 +20,14 @@ counts meanwhile wait (bounded) and are published when Redis returns.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import struct
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from bidcore._core import Ledger
+from bidcore._redis import process_id as new_process_id
 
 if TYPE_CHECKING:
     import redis
@@ -79,14 +77,14 @@ class SharedFrequency:
         self._client = client
         self.stream = f"{key_prefix}:impressions"
         self._max_entries = max_entries
-        self.process_id = (
-            process_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        )
+        self.process_id = process_id or new_process_id()
         self._clock = clock
         # Start reading where the longest window starts: what the fleet counted before us.
         start_ms = max(0, int((clock() - max_window_seconds) * 1000))
         self._last_id = f"{start_ms}-0"
         self._waiting: deque[Impression] = deque(maxlen=_MAX_WAITING)
+        # The ledger keeps impressions for other processes from the first take on.
+        self._waiting.extend(ledger.take_impressions())
         self.published = 0
         self.received = 0
         self.errors = 0

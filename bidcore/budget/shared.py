@@ -52,9 +52,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -65,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from bidcore._amounts import micros as to_micros
 from bidcore._core import Ledger
 from bidcore._redis import fail_fast_client
+from bidcore._redis import process_id as new_process_id
 from bidcore.budget.frequency import SharedFrequency
 from bidcore.budget.ledger import NANOS_PER_MICRO, BudgetCollector, BudgetLedger, account_budgets
 from bidcore.budget.pacing import day_position
@@ -245,9 +243,7 @@ class SharedBudgetLedger(BudgetLedger):
         if not (math.isfinite(report_seconds) and report_seconds > 0):
             raise ValueError(f"report_seconds must be positive, got {report_seconds}")
         self.client: Final = client
-        self.process_id: Final = process_id or (
-            f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        )
+        self.process_id: Final = process_id or new_process_id()
         self.report_seconds: Final = report_seconds
         self.key_prefix: Final = config.budget.key_prefix
         # A process with money from a record calls at least every report_seconds, plus a tick,
@@ -282,6 +278,7 @@ class SharedBudgetLedger(BudgetLedger):
 
     def _apply(self, config: Config) -> None:
         super()._apply(config)
+        self._capped = any(c.frequency_cap for c in config.campaigns)
         share = config.budget.lease_share
         self._lease_sizes = {}
         max_bids = {c.id: to_micros(c.max_bid) for c in config.campaigns}
@@ -337,7 +334,7 @@ class SharedBudgetLedger(BudgetLedger):
         with self._tick_lock:
             with self._lock:
                 calls = self._plan(now, flush=flush, release=False)
-                capped = any(c.frequency_cap for c in self._config.campaigns)
+                capped = self._capped
             self._execute(calls)
             if capped:
                 self.frequency.tick()

@@ -102,7 +102,8 @@ impl PyLedger {
     }
 
     /// The impressions counted here since the last call, for other processes:
-    /// (key, count, window_seconds, second), oldest first.
+    /// (key, count, window_seconds, second), oldest first. The first call starts keeping them
+    /// (a process nobody reads from keeps none).
     fn take_impressions(&self, py: Python<'_>) -> PyResult<Vec<(u64, u32, u32, u32)>> {
         let taken = detached(py, || Ok(self.0.caps().take_impressions()))?;
         Ok(taken.into_iter().map(|(key, cap, at)| (key, cap.count, cap.window, at)).collect())

@@ -12,7 +12,7 @@
 //! campaign does not bid to them (counted in `refused`): a cap is never silently lifted.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use super::ledger::lock;
@@ -100,6 +100,9 @@ pub struct Caps {
     imported: AtomicU64,
     dropped: AtomicU64,
     outbox: Mutex<VecDeque<Impression>>,
+    /// Whether another process reads the impressions (`take_impressions` was called): only
+    /// then are they kept in `outbox`, so a process on its own pays no lock and no memory.
+    sharing: AtomicBool,
 }
 
 /// The second of `now` (seconds since the epoch) as the table keeps it.
@@ -148,6 +151,7 @@ impl Caps {
             imported: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             outbox: Mutex::new(VecDeque::new()),
+            sharing: AtomicBool::new(false),
         }
     }
 
@@ -205,19 +209,22 @@ impl Caps {
         true
     }
 
-    /// Ends a bid's hold on a slot: an impression at `now` when `shown`, else the slot is free.
-    pub fn release(&self, key: u64, shown: bool, now: f64) {
+    /// Ends a bid's hold on a slot: an impression at `shown_at` when shown, else the slot is free.
+    pub fn release(&self, key: u64, shown_at: Option<f64>) {
         let mut shard = self.shard(key);
         let Some(entry) = shard.get_mut(&key) else {
             return;
         };
         entry.in_flight = entry.in_flight.saturating_sub(1);
-        if shown {
+        if let Some(now) = shown_at {
             let at = second(now);
             entry.record(at);
             let cap = entry.cap;
             drop(shard);
             self.counted.fetch_add(1, Relaxed);
+            if !self.sharing.load(Relaxed) {
+                return;
+            }
             let mut outbox = lock(&self.outbox);
             if outbox.len() >= MAX_OUTBOX {
                 outbox.pop_front();
@@ -227,8 +234,10 @@ impl Caps {
         }
     }
 
-    /// The impressions counted here since the last call, oldest first.
+    /// The impressions counted here since the last call, oldest first. The first call starts
+    /// the sharing: impressions counted before it are not kept.
     pub fn take_impressions(&self) -> Vec<Impression> {
+        self.sharing.store(true, Relaxed);
         lock(&self.outbox).drain(..).collect()
     }
 
@@ -286,18 +295,32 @@ mod tests {
     fn a_bid_in_flight_holds_a_slot_until_its_notice() {
         let caps = Caps::new(10);
         let k = key(user_hash("b:u1"), "c1");
+        assert!(caps.take_impressions().is_empty(), "sharing starts: impressions are kept");
         assert!(caps.hold(k, CAP, 100.0));
         assert!(caps.hold(k, CAP, 100.0));
         assert!(!caps.hold(k, CAP, 100.0), "two in flight fill a cap of two");
-        caps.release(k, false, 101.0); // lost: the slot comes back
+        caps.release(k, None); // lost: the slot comes back
         assert!(caps.hold(k, CAP, 101.0));
-        caps.release(k, true, 102.0);
-        caps.release(k, true, 103.0);
+        caps.release(k, Some(102.0));
+        caps.release(k, Some(103.0));
         assert_eq!(caps.used(k, 110.0), 2);
         assert!(!caps.hold(k, CAP, 161.0), "the impression at 102 is in (101, 161]");
         assert!(caps.hold(k, CAP, 162.0), "the window has moved past 102");
         assert_eq!(caps.take_impressions(), vec![(k, CAP, 102), (k, CAP, 103)]);
         assert!(caps.take_impressions().is_empty());
+    }
+
+    #[test]
+    fn impressions_are_kept_for_others_only_once_someone_takes_them() {
+        let caps = Caps::new(10);
+        let k = key(user_hash("b:u1"), "c1");
+        assert!(caps.hold(k, CAP, 0.0));
+        caps.release(k, Some(1.0));
+        assert!(caps.take_impressions().is_empty(), "counted before sharing: not kept");
+        assert!(caps.hold(k, CAP, 2.0));
+        caps.release(k, Some(3.0));
+        assert_eq!(caps.take_impressions(), vec![(k, CAP, 3)]);
+        assert_eq!(caps.stats().counted, 2);
     }
 
     #[test]
@@ -309,7 +332,7 @@ mod tests {
         assert!(!caps.has_room(b, CAP, 1, 0.0));
         assert!(!caps.hold(b, CAP, 0.0));
         assert_eq!(caps.stats().refused, 1);
-        caps.release(a, true, 0.0);
+        caps.release(a, Some(0.0));
         caps.sweep(30.0);
         assert_eq!(caps.stats().entries, 1, "an impression in its window keeps the entry");
         caps.sweep(61.0);

@@ -342,7 +342,7 @@ impl Ledger {
                 bid.account.settle(bid.held, 0);
             }
             if bid.cap != 0 {
-                self.caps.release(bid.cap, false, 0.0);
+                self.caps.release(bid.cap, None);
             }
         }
     }
@@ -410,7 +410,7 @@ impl Ledger {
         let cap = if ends_hold { std::mem::take(&mut bid.cap) } else { 0 };
         drop(shard);
         if cap != 0 {
-            self.caps.release(cap, next != S::Lost, now);
+            self.caps.release(cap, (next != S::Lost).then_some(now));
         }
         answer(Settled::Accepted, Some(&campaign), spent)
     }
@@ -422,7 +422,7 @@ impl Ledger {
             self.expired.fetch_add(1, Relaxed);
         }
         if bid.cap != 0 {
-            self.caps.release(bid.cap, false, 0.0);
+            self.caps.release(bid.cap, None);
         }
     }
 

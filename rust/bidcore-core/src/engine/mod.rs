@@ -204,10 +204,6 @@ struct Candidate {
     /// A winner of a limited campaign: its price in nanos of the bidder's currency, held
     /// against the campaign's account while the bid is in flight (0: nothing held).
     cost: i64,
-    /// A winner of a capped campaign: the key of the user's slots (0: no cap).
-    cap: u64,
-    /// With a ledger: the account the bid holds against, in `Engine::accounts`.
-    account: u32,
     /// The winner's `{bid}` token (0: not registered).
     token: u64,
 }
@@ -243,6 +239,8 @@ pub struct Engine {
     /// (arm index, campaign) to the account in `accounts` of the campaign's share under an arm
     /// with a `budget_share`.
     arm_accounts: HashMap<(u32, usize), usize>,
+    /// Whether some campaign has a frequency cap (else no request's user key is read).
+    capped: bool,
 }
 
 const NO_ROW: u32 = u32::MAX;
@@ -432,6 +430,7 @@ impl Engine {
             ledger: None,
             accounts: Vec::new(),
             arm_accounts: HashMap::new(),
+            capped: plan.campaigns.iter().any(|c| c.frequency_cap.is_some()),
         })
     }
 
@@ -729,7 +728,6 @@ impl Engine {
         scratch.winners.clear();
         scratch.imp_reasons.clear();
         scratch.kept_rows.clear();
-        scratch.user = self.user_key(request);
         scratch.budget_arm = if self.arm_accounts.is_empty() {
             None
         } else {
@@ -755,6 +753,7 @@ impl Engine {
         scratch.eligible.copy_from(&self.all);
         scratch.sets.copy_from(&self.all);
         scratch.facts.fill(request);
+        scratch.user = self.user_key(request, scratch.facts.personal);
         self.index.eligible(request, &scratch.facts, now, &mut scratch.eligible, &mut scratch.sets);
         if self.layers.excludes() {
             for a in &scratch.assigned {
@@ -977,8 +976,6 @@ impl Engine {
             price: 0,
             surplus: 0.0,
             cost: 0,
-            cap: 0,
-            account: 0,
             token: 0,
         })
     }
@@ -1120,32 +1117,19 @@ impl Engine {
         }
     }
 
-    /// The imp's winner: the candidate with the highest expected surplus, the first in
-    /// candidate order on ties. Shading prices up to 33 win rates per candidate (an `ln` and an
-    /// `exp` each), so it is done only for candidates that can still win. Two bounds on a shaded
-    /// candidate's surplus `s(b) = (upper - b) * w(b)`, `lower <= b <= upper`: `upper - lower`
-    /// (as `w <= 1`), free; and, as `w` rises, splitting at a price `m`,
-    /// `max((upper - lower) * w(m), (upper - m) * w(upper))`, two win rates. Candidates go in
-    /// descending order of the first; the walk stops once the best surplus found beats it, and
-    /// skips a candidate whose second bound it beats, or whose bounds and curve equal those of
-    /// one already shaded (campaigns capped at the same `max_bid` over the same floor): it
-    /// would get the same surplus, and a tie goes to the one already seen. The winner is the
-    /// one ranking every candidate gives (`rank_all`, what `explain` runs; the Rust corpus test
-    /// compares them).
     /// Whether `w` may bid as far as the ledger can tell without holding anything: the money
     /// left in its campaign's account, less what the request's earlier winners of the campaign
     /// hold, covers its price (else `budget`); and the user has a slot left under the
     /// campaign's frequency cap, counting those winners (else `frequency_cap`; a request with
     /// no usable user key has none). Sets `w.cost` (0 when the campaign is not limited, or
     /// there is no ledger), the price converted to the bidder's currency rounding up, so a
-    /// hold never falls short of the bid; and `w.cap`.
+    /// hold never falls short of the bid.
     fn covered(&self, w: &mut Candidate, currency: &str, now: f64, scratch: &Scratch) -> Result<(), Reason> {
         w.cost = 0;
-        w.cap = 0;
-        w.account = self.account_of(w.campaign, scratch) as u32;
-        let (Some(ledger), Some(account)) = (&self.ledger, self.accounts.get(w.account as usize)) else {
+        let Some(ledger) = &self.ledger else {
             return Ok(());
         };
+        let account = &self.accounts[self.account_of(w.campaign, scratch.budget_arm)];
         let earlier = || scratch.winners.iter().filter(|e| e.campaign == w.campaign);
         if account.limited() {
             let Some(cost) = self.fx.convert_up(Micros(w.price), currency, &self.currency) else {
@@ -1157,31 +1141,31 @@ impl Engine {
                 return Err(Reason::Budget);
             }
         }
-        if let Some(cap) = self.campaigns[w.campaign].cap {
+        let campaign = &self.campaigns[w.campaign];
+        if let Some(cap) = campaign.cap {
             let Some(user) = scratch.user else {
                 return Err(Reason::FrequencyCap);
             };
-            let key = frequency::key(user, &self.campaigns[w.campaign].id);
             let more = earlier().count() as u32 + 1;
-            if !ledger.caps().has_room(key, cap, more, now) {
+            if !ledger.caps().has_room(frequency::key(user, &campaign.id), cap, more, now) {
                 return Err(Reason::FrequencyCap);
             }
-            w.cap = key;
         }
         Ok(())
     }
 
     /// The account campaign `c`'s bids hold against in this request: its share under the
     /// request's budget arm when that arm applies to it, else the campaign's own.
-    fn account_of(&self, c: usize, scratch: &Scratch) -> usize {
-        scratch.budget_arm.and_then(|a| self.arm_accounts.get(&(a.index, c)).copied()).unwrap_or(c)
+    fn account_of(&self, c: usize, budget_arm: Option<Assigned>) -> usize {
+        budget_arm.and_then(|a| self.arm_accounts.get(&(a.index, c)).copied()).unwrap_or(c)
     }
 
     /// The request's user, for frequency caps: the buyer's id for the user (`user.buyeruid`),
     /// else the exchange's (`user.id`), else the device's advertising id (`device.ifa`), each
-    /// hashed with its kind; none when personal data may not be used (`docs/budget.md`).
-    fn user_key(&self, request: &Request<'_>) -> Option<u64> {
-        if self.ledger.is_none() || !request.personal_data_allowed() {
+    /// hashed with its kind; none when personal data may not be used (`personal`), or when no
+    /// campaign is capped (nothing would read it) or there is no ledger (`docs/budget.md`).
+    fn user_key(&self, request: &Request<'_>, personal: bool) -> Option<u64> {
+        if !(personal && self.capped && self.ledger.is_some()) {
             return None;
         }
         let user = request.user.as_deref();
@@ -1202,10 +1186,12 @@ impl Engine {
         let Some(ledger) = &self.ledger else {
             return true;
         };
-        let reasons = &mut scratch.imp_reasons;
+        let (reasons, budget_arm, user) = (&mut scratch.imp_reasons, scratch.budget_arm, scratch.user);
         scratch.winners.retain_mut(|w| {
-            let account = &self.accounts[w.account as usize];
-            let cap = self.campaigns[w.campaign].cap.filter(|_| w.cap != 0).map(|cap| (w.cap, cap));
+            let account = &self.accounts[self.account_of(w.campaign, budget_arm)];
+            let campaign = &self.campaigns[w.campaign];
+            // `covered` let a capped campaign win only with a user key.
+            let cap = campaign.cap.zip(user).map(|(cap, user)| (frequency::key(user, &campaign.id), cap));
             match ledger.open(account, w.cost, cap, now) {
                 Ok(token) => {
                     w.token = token;
@@ -1223,6 +1209,18 @@ impl Engine {
         !scratch.winners.is_empty()
     }
 
+    /// The imp's winner: the candidate with the highest expected surplus, the first in
+    /// candidate order on ties. Shading prices up to 33 win rates per candidate (an `ln` and an
+    /// `exp` each), so it is done only for candidates that can still win. Two bounds on a shaded
+    /// candidate's surplus `s(b) = (upper - b) * w(b)`, `lower <= b <= upper`: `upper - lower`
+    /// (as `w <= 1`), free; and, as `w` rises, splitting at a price `m`,
+    /// `max((upper - lower) * w(m), (upper - m) * w(upper))`, two win rates. Candidates go in
+    /// descending order of the first; the walk stops once the best surplus found beats it, and
+    /// skips a candidate whose second bound it beats, or whose bounds and curve equal those of
+    /// one already shaded (campaigns capped at the same `max_bid` over the same floor): it
+    /// would get the same surplus, and a tie goes to the one already seen. The winner is the
+    /// one ranking every candidate gives (`rank_all`, what `explain` runs; the Rust corpus test
+    /// compares them).
     fn rank(
         &self,
         request: &Request<'_>,
