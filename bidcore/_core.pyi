@@ -187,10 +187,11 @@ class NativeEngine:
         """The decision written out; releases the GIL."""
     def counters(self) -> dict[str, Any]: ...
     def metrics(self) -> dict[str, Any]: ...
-    def set_pacing(self, campaign: str, *, throttle_ppm: int, multiplier_ppm: int) -> None:
-        """A campaign's share of requests entered and value multiplier, in millionths."""
+    def set_pacing(self, account: str, *, throttle_ppm: int, multiplier_ppm: int) -> None:
+        """An account's (a campaign's, or its share under an arm: ``campaign@experiment:arm``)
+        share of requests entered and value multiplier, in millionths."""
     def pacing(self) -> dict[str, tuple[int, int]]:
-        """Every campaign's (throttle ppm, multiplier ppm)."""
+        """Every account's (throttle ppm, multiplier ppm): the campaigns', then the shares'."""
     def arms(self) -> list[tuple[str, str, float | None]]:
         """Every experiment arm in config order: experiment key, arm name, budget share."""
     @staticmethod
@@ -229,8 +230,8 @@ class Ledger:
         """Adds ``nanos`` to the campaign's available money; the new amount."""
     def notice(
         self, kind: str, token: str, price_nanos: int, now: float
-    ) -> tuple[str, str | None, int]:
-        """(outcome, campaign, nanos spent) of a notice for the bid ``token``."""
+    ) -> tuple[str, str | None, str | None, int]:
+        """(outcome, campaign, account, nanos spent) of a notice for the bid ``token``."""
     def expire(self, now: float) -> int:
         """Forgets the bids past their time to live; holds released."""
     def frequency(self, user: str, campaign: str, now: float) -> int:

@@ -372,6 +372,10 @@ _VERSION_HEADER: Final = (b"x-openrtb-version", OPENRTB_VERSION)
 
 Handler = Callable[["App", Scope, Receive, Send, int], Awaitable[int]]
 
+_Spend = tuple[str | None, str | None, str | None, int]
+"""What a bill spent: (campaign, account, currency, CPM price micros); the account is the
+campaign's, or its share under an arm, the currency None for the bidder's."""
+
 
 class App:
     """The ASGI application; build it with :func:`app`."""
@@ -536,15 +540,15 @@ class App:
         else:
             accepted, spend = True, None
             if kind == "bill" and notice.price_micros is not None:
-                spend = (notice.campaign, notice.currency, notice.price_micros)
+                spend = (notice.campaign, notice.campaign, notice.currency, notice.price_micros)
         self.metrics.record_notice(kind, accepted=accepted)
         if accepted:
             self.notices[kind] += 1
         if spend is not None:
-            campaign, currency, price_micros = spend
+            campaign, account, currency, price_micros = spend
             self.metrics.record_spend(campaign, currency, price_micros)
             if self.pacer is not None:
-                self.pacer.record_bill(campaign, price_micros, currency)
+                self.pacer.record_bill(account, price_micros, currency)
         if self.on_notice is not None:
             self.on_notice(notice)
         # 204 whatever the outcome: the exchange has nothing to do about it.
@@ -552,10 +556,10 @@ class App:
         await send({"type": "http.response.body", "body": b""})
         return 204
 
-    def _settle(self, notice: Notice) -> tuple[bool, tuple[str | None, str | None, int] | None]:
+    def _settle(self, notice: Notice) -> tuple[bool, _Spend | None]:
         """A notice for a registered bid, settled by the ledger: whether it was accepted, and
-        what it spent as (campaign, currency, CPM price micros), if anything. Only an accepted
-        notice spends, so an exchange's retries are counted once."""
+        what it spent, if anything. Only an accepted notice spends, so an exchange's retries
+        are counted once."""
         assert self.budget is not None
         assert notice.bid is not None
         settled = self.budget.notice(
@@ -566,7 +570,9 @@ class App:
             now=notice.received_at,
         )
         # Nanos of the bidder's currency (None) are the micros of a CPM price in it.
-        spend = (settled.campaign, None, settled.spent_nanos) if settled.spent_nanos > 0 else None
+        if settled.spent_nanos <= 0:
+            return settled.outcome == "accepted", None
+        spend = (settled.campaign, settled.account, None, settled.spent_nanos)
         return settled.outcome == "accepted", spend
 
     # --- GET /metrics, /healthz, /readyz ---
@@ -728,7 +734,8 @@ def app(
     )
     engine = holder.engine
     if pacer is None and engine is not None and engine.config.pacing.enabled:
-        pacer = Pacer(engine.config, engine)
+        fleet = getattr(budget, "fleet_spent_micros", None)  # a SharedBudgetLedger's
+        pacer = Pacer(engine.config, engine, fleet_spend=fleet)
     return App(
         holder,
         metrics=metrics,

@@ -275,7 +275,8 @@ class Campaign(_Struct, frozen=True):
 
     ``cpm`` is the fixed CPM of a ``cpm`` goal; ``target_cpc`` and ``target_cpa`` are what a
     click or an action is worth for ``cpc`` and ``cpa`` goals. ``features`` are the campaign's
-    attributes the models read (``campaign = "name"`` in a feature spec).
+    attributes the models read (``campaign = "name"`` in a feature spec). An ``id`` has no
+    ``@``: that character separates an experiment arm's share in a budget account's id.
     """
 
     id: str
@@ -296,6 +297,10 @@ class Campaign(_Struct, frozen=True):
     def __post_init__(self) -> None:
         if not self.id:
             raise ValueError("id must not be empty")
+        if "@" in self.id:
+            # "@" starts an experiment arm's share of a campaign's budget in an account id
+            # (campaign@experiment:arm), which names its campaign only while ids have none.
+            raise ValueError(f"id must not contain '@', got {self.id!r}")
         wanted = {"cpm": "cpm", "cpc": "target_cpc", "cpa": "target_cpa"}[self.goal]
         if getattr(self, wanted) is None:
             raise ValueError(f"goal {self.goal!r} needs {wanted}")
@@ -367,7 +372,8 @@ class PacingGains(_Struct, frozen=True):
 class Pacing(_Struct, frozen=True):
     """Budget pacing in the server (``bidcore.budget.Pacer``): every campaign with a
     ``daily_budget`` gets a controller that aims its day's spend, counted from billing notices,
-    at a target curve (``docs/pacing.md``). Campaigns without a daily budget are not paced.
+    at a target curve (``docs/pacing.md``); with the budget ledger on, so does each experiment
+    arm's ``budget_share`` of it. Campaigns without a daily budget are not paced.
 
     ``mode`` picks what moves: ``throttle`` the share of requests entered, within
     ``[min_throttle, 1]``; ``multiplier`` the bid value, within ``[min_multiplier,

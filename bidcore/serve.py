@@ -187,15 +187,17 @@ def build_app(settings: Settings) -> App:
     if not first.ok or engine is None:
         raise BidcoreError(f"{settings.config}: cannot serve: {first.error}")
     log.info("loaded %s: %d campaigns, models %s", first.source, first.campaigns, first.models)
-    # Made whether or not the config enables pacing, so that a reload can turn it on; while
-    # disabled it runs no thread and writes nothing but the engines' defaults.
-    pacer = Pacer(engine.config, engine)
     # With [budget] store = "redis" the fleet's processes lease their money from Redis; the
     # ledger's thread ticks every tick_seconds and stop() gives the leases back.
     budget: BudgetLedger | None = None
     if ledgers:
         kind = SharedBudgetLedger if engine.config.budget.store == "redis" else BudgetLedger
         budget = kind(engine.config, ledgers[0])
+    # Made whether or not the config enables pacing, so that a reload can turn it on; while
+    # disabled it runs no thread and writes nothing but the engines' defaults. In a fleet it
+    # paces on the fleet's spend, which the shared ledger learns from Redis.
+    fleet = budget.fleet_spent_micros if isinstance(budget, SharedBudgetLedger) else None
+    pacer = Pacer(engine.config, engine, fleet_spend=fleet)
     return app(
         holder,
         metrics=metrics,

@@ -100,7 +100,7 @@ def test_a_campaign_stops_when_its_money_cannot_cover_one_more_bid() -> None:
     assert [c["excluded_by"] for c in explained["candidates"]] == ["budget"]
     # A loss gives the hold back: one more bid.
     (token,) = tokens(answers[0])
-    assert ledger.notice("loss", token, 0, NOON) == ("accepted", "c1", 0)
+    assert ledger.notice("loss", token, 0, NOON) == ("accepted", "c1", "c1", 0)
     assert engine.bid(request("r10"), now=NOON) is not None
     assert engine.bid(request("r11"), now=NOON) is None
 
@@ -444,10 +444,12 @@ def test_the_engine_settles_notices_in_its_ledger() -> None:
     engine, ledger, _ = setup(bidder("0.01"))
     (token,) = tokens(engine.bid(request("r1"), now=NOON))
     (other,) = tokens(engine.bid(request("r2"), now=NOON))
-    assert engine.win(token, 1_500_000, now=NOON + 1) == NoticeOutcome("accepted", "c1", 0)
-    assert engine.bill(token, 1_500_000, now=NOON + 2) == NoticeOutcome("accepted", "c1", 1_500_000)
+    assert engine.win(token, 1_500_000, now=NOON + 1) == NoticeOutcome("accepted", "c1", 0, "c1")
+    assert engine.bill(token, 1_500_000, now=NOON + 2) == NoticeOutcome(
+        "accepted", "c1", 1_500_000, "c1"
+    )
     assert engine.bill(token, 1_500_000, now=NOON + 3).outcome == "duplicate"
-    assert engine.loss(other, now=NOON + 3) == NoticeOutcome("accepted", "c1", 0)
+    assert engine.loss(other, now=NOON + 3) == NoticeOutcome("accepted", "c1", 0, "c1")
     assert engine.bill("0" * 16, 1, now=NOON).outcome == "unknown"
     assert engine.bill(other, 1, currency="XYZ", now=NOON).outcome == "currency"
     assert ledger.accounts()["c1"] == (True, 10_000_000 - 1_500_000, 0, 1_500_000)

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 import bidcore
-from bidcore.budget import SharedBudgetLedger
+from bidcore.budget import Pacer, SharedBudgetLedger
 from bidcore.budget.pacing import day_position
 from bidcore.budget.shared import LEASE_SCRIPT, RECORD_TTL_SECONDS
 from bidcore.config import Config, loads
@@ -417,6 +417,32 @@ def test_answers_lost_on_the_way_back_are_made_good(processes: Callable[..., Pro
 # --- Serving -------------------------------------------------------------------------------------
 
 
+def test_each_process_paces_on_the_fleet_s_spend(processes: Callable[..., Process]) -> None:
+    paced = bidder(settings="[pacing]\nenabled = true")
+    a = processes("a", paced, report_seconds=1e-9)
+    b = processes("b", paced, report_seconds=1e-9)
+    a.budget.tick()
+    b.budget.tick()
+    for token in a.bids(2):
+        a.bill(token)
+    b.bill(b.bid())
+    a.budget.tick()  # reports its 2,000 micros
+    b.budget.tick()  # reports its 1,000 and learns of a's
+    assert b.budget.fleet_spent_micros() == {"c1": 3_000}
+    assert a.budget.fleet_spent_micros() == {"c1": 2_000}  # not yet told of b's
+    a.budget.tick()
+    assert a.budget.fleet_spent_micros() == {"c1": 3_000}
+    a.bill(a.bid())  # its own spend counts at once, reported or not
+    assert a.budget.fleet_spent_micros() == {"c1": 4_000}
+    # The pacer of a, told of its own bills only, paces on the fleet's spend.
+    pacer = Pacer(paced, a.engine, clock=lambda: NOON, fleet_spend=a.budget.fleet_spent_micros)
+    assert pacer.record_bill("c1", 1_000_000)
+    assert pacer.tick()["c1"].spent_micros == 4_000
+    alone = Pacer(paced, a.engine, clock=lambda: NOON)
+    assert alone.record_bill("c1", 1_000_000)
+    assert alone.tick()["c1"].spent_micros == 1_000
+
+
 def test_the_collector_adds_the_store_s_counts(processes: Callable[..., Process]) -> None:
     a = processes("a")
     a.budget.tick()
@@ -562,7 +588,7 @@ def test_the_lease_script_keeps_its_books(
             continue
         else:
             answer = call(pid, want=amount)
-        take, p, leased, now_budget, was_lost, s = answer
+        take, p, leased, now_budget, was_lost, s, fleet = answer
         assert take >= 0
         assert (take <= amount) if kind == "lease" else (take == 0)
         assert now_budget == budgets[-1]
@@ -584,7 +610,7 @@ def test_the_lease_script_keeps_its_books(
             assert shares == after["leased"] == leased
             # Takes stop at the budget: beyond it only charges (the day before's carry-over).
             assert after["leased"] - sum(charged.values()) <= max(budgets)
-            assert after["spent_nanos"] == spent == sum(reported.values())
+            assert after["spent_nanos"] == spent == sum(reported.values()) == int(fleet)
         assert all(v >= 0 for k, v in after.items() if k.startswith("p:"))
     store.delete(key)
 

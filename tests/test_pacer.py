@@ -441,16 +441,19 @@ def test_bill_notices_through_the_app_move_the_pacing_and_the_gauges() -> None:
     pacer.tick()
     assert engine.pacing()["usa"][0] < throttle_before
     shown = gauges(bidder)
-    assert shown['bidcore_pacing_spent_today{campaign="usa",currency="USD"}'] == 60.0
-    assert shown['bidcore_pacing_budget{campaign="usa",currency="USD"}'] == 100.0
-    assert shown['bidcore_pacing_throttle{campaign="usa"}'] == engine.pacing()["usa"][0] / PPM
-    assert shown['bidcore_pacing_multiplier{campaign="fra"}'] == 1.0
+    assert shown['bidcore_pacing_spent_today{account="usa",campaign="usa",currency="USD"}'] == 60.0
+    assert shown['bidcore_pacing_budget{account="usa",campaign="usa",currency="USD"}'] == 100.0
+    assert (
+        shown['bidcore_pacing_throttle{account="usa",campaign="usa"}']
+        == engine.pacing()["usa"][0] / PPM
+    )
+    assert shown['bidcore_pacing_multiplier{account="fra",campaign="fra"}'] == 1.0
     assert not any("deu" in name for name in shown)  # labels: the paced campaigns only
 
     # The bill that spends the rest stops usa before the next tick.
     assert run(bidder, "GET", "/openrtb2/bill", query=b"c=usa&price=40000")[0] == 204
     assert run(bidder, "POST", "/openrtb2/bid", body=request("USA", "r2"))[0] == 204
-    assert gauges(bidder)['bidcore_pacing_throttle{campaign="usa"}'] == 0.0
+    assert gauges(bidder)['bidcore_pacing_throttle{account="usa",campaign="usa"}'] == 0.0
 
 
 def test_the_app_makes_a_pacer_when_the_config_enables_pacing() -> None:

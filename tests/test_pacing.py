@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +50,6 @@ MEAN_DEVIATION = 0.01  # of the cumulative share of the budget at the hours' end
 # shape the curve does not expect, from the morning, when the traffic is less than half what
 # the curve asks for and even a full throttle falls behind (test_lag_only_at_full_throttle).
 MAX_DEVIATION = 0.025
-
-
-@pytest.fixture
-def output_dir(tmp_path: Path) -> Path:
-    """Where the charts go: ``$BIDCORE_TEST_OUTPUT``, or pytest's per-test ``tmp_path``."""
-    configured = os.environ.get("BIDCORE_TEST_OUTPUT")
-    if not configured:
-        return tmp_path
-    path = Path(configured)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _controller(
@@ -243,8 +231,15 @@ def test_update_at_starts_a_new_day_at_the_offset_midnight() -> None:
 def test_budget_share_rounds_down() -> None:
     assert budget_share_micros(1_000_000, 0.5) == 500_000
     assert budget_share_micros(999_999, 0.5) == 499_999
+    # The decimal written, not the binary float just below it.
+    assert [budget_share_micros(10_000_000, s) for s in (0.3, 0.7, 0.1)] == [
+        3_000_000,
+        7_000_000,
+        1_000_000,
+    ]
     shares = [0.3, 0.3, 0.4]
-    assert sum(budget_share_micros(10**15, s) for s in shares) <= 10**15
+    assert sum(budget_share_micros(10**15, s) for s in shares) == 10**15
+    assert sum(budget_share_micros(10**15 + 7, s) for s in shares) <= 10**15 + 7
     with pytest.raises(ValueError, match="share"):
         budget_share_micros(1_000_000, 0.0)
 

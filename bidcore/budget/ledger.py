@@ -82,11 +82,14 @@ class NoticeOutcome:
     """What a notice did: ``outcome`` is ``accepted``, ``duplicate``, ``conflict`` (it
     contradicts an earlier notice: a win after a loss), ``unknown`` (no such bid), ``expired``
     (the bid is past its time to live) or ``currency`` (its price's currency does not convert
-    to the bidder's); ``campaign`` is the bid's when known; ``spent_nanos`` what it spent."""
+    to the bidder's); ``campaign`` is the bid's when known, and ``account`` the account it held
+    against (the campaign's, or its share under an arm, ``campaign@experiment:arm``);
+    ``spent_nanos`` what it spent."""
 
     outcome: str
     campaign: str | None
     spent_nanos: int
+    account: str | None = None
 
 
 @dataclass
@@ -122,8 +125,8 @@ def settle_notice(
         if converted is None:
             return NoticeOutcome("currency", None, 0)
         price = converted
-    outcome, campaign, spent = ledger.notice(kind, token, price, now)
-    return NoticeOutcome(outcome, campaign, spent)
+    outcome, campaign, account, spent = ledger.notice(kind, token, price, now)
+    return NoticeOutcome(outcome, campaign, spent, account)
 
 
 def account_budgets(config: Config) -> dict[str, AccountBudget]:
@@ -147,7 +150,8 @@ def account_budgets(config: Config) -> dict[str, AccountBudget]:
                     if budget is None or rest is None:
                         budgets[account] = AccountBudget(c.id, None)
                         continue
-                    share = budget_share_micros(budget, arm.budget_share)
+                    # Never more than is left: shares may sum a rounding error above 1.
+                    share = min(budget_share_micros(budget, arm.budget_share), rest)
                     budgets[account] = AccountBudget(c.id, share * NANOS_PER_MICRO)
                     rest -= share
         budgets[c.id] = AccountBudget(c.id, None if rest is None else rest * NANOS_PER_MICRO)

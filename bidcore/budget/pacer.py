@@ -2,6 +2,14 @@
 with a ``daily_budget``, fed the day's spend, writing each campaign's throttle and multiplier
 into the engine's atomics (``engine.set_pacing``) every ``pacing.interval_seconds``.
 
+With the budget ledger on (``[budget] enabled``), an experiment arm with a ``budget_share``
+splits each of its campaigns into accounts (:func:`bidcore.budget.ledger.account_budgets`):
+the arm's share, ``campaign@experiment:arm``, and the campaign's own account, which keeps the
+rest. Each account is paced on its own budget and its own spend (a notice settled by the
+ledger names the account its bid held against), so an arm spends its share over the day
+whatever the others do. Without the ledger a bill names only its campaign: a campaign is paced
+as a whole, and its shares get the campaign's throttle and multiplier.
+
 The request path never waits for it: a billing notice adds to a per-campaign ledger under a
 lock (:meth:`Pacer.record_bill`), a background thread runs the controllers
 (:meth:`Pacer.tick`), and the engine reads two integers per campaign. Money is exact: the
@@ -45,11 +53,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from bidcore._amounts import micros as to_micros
+from bidcore.budget.ledger import account_budgets
 from bidcore.budget.pacing import (
     DAY_SECONDS,
     PPM,
@@ -58,6 +67,7 @@ from bidcore.budget.pacing import (
     TargetCurve,
     day_position,
 )
+from bidcore.reference.arms import account_ids
 from bidcore.reference.money import convert_down, convertible
 
 if TYPE_CHECKING:
@@ -80,7 +90,7 @@ config's ``fx`` has no rate for."""
 class PacedEngine(Protocol):
     """What the pacer writes to: :class:`bidcore.Engine` (``NativeEngine.set_pacing``)."""
 
-    def set_pacing(self, campaign: str, *, throttle_ppm: int, multiplier_ppm: int) -> None: ...
+    def set_pacing(self, account: str, *, throttle_ppm: int, multiplier_ppm: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,21 +107,40 @@ class CampaignPacing:
 
 
 class _Campaign:
-    """A campaign's ledger, and its controller when it has a daily budget."""
+    """A paced account's ledger (a campaign's, or its share under an arm), its controller when
+    it has a daily budget, and the engine's accounts it writes (``cells``: the account, and
+    when spend is paced per campaign, the campaign's shares too)."""
 
-    __slots__ = ("budget_micros", "controller", "multiplier_ppm", "spent", "target", "throttle_ppm")
+    __slots__ = (
+        "budget_micros",
+        "cells",
+        "controller",
+        "fleet",
+        "multiplier_ppm",
+        "spent",
+        "target",
+        "throttle_ppm",
+    )
 
-    def __init__(self, budget_micros: int | None, controller: PacingController | None) -> None:
+    def __init__(
+        self,
+        budget_micros: int | None,
+        controller: PacingController | None,
+        cells: tuple[str, ...],
+    ) -> None:
+        self.cells = cells
         self.budget_micros = budget_micros  # None: not paced (no daily budget)
         self.controller = controller  # None when not paced, or paced with a budget of 0
         self.spent = 0  # thousandths of a micro, today
+        self.fleet = 0  # micros, today, the fleet's as last read (0 without fleet_spend)
         self.throttle_ppm = PPM
         self.multiplier_ppm = PPM
         self.target = 0
 
     @property
     def spent_micros(self) -> int:
-        return self.spent // MILLI
+        """Today's spend: this process's, or the fleet's when that is known and larger."""
+        return max(self.spent // MILLI, self.fleet)
 
     def report(self) -> CampaignPacing:
         assert self.budget_micros is not None
@@ -127,24 +156,38 @@ class _Campaign:
 class Pacer:
     """Paces every campaign of ``config`` with a ``daily_budget`` into ``engine``, when
     ``config.pacing.enabled`` (otherwise it only keeps the ledger, so that a reload that
-    enables pacing knows the day's spend).
+    enables pacing knows the day's spend). With ``[budget] enabled``, each account of such a
+    campaign is paced (its share under an arm with a ``budget_share``, and its own account):
+    the module's docstring has why.
 
     - :meth:`record_bill` / :meth:`record_spend` add to today's spend (any thread);
     - :meth:`tick` updates every controller and writes the engine (the thread of
       :meth:`start` calls it every ``pacing.interval_seconds``);
     - :meth:`swap` moves to a reloaded engine and config;
-    - :meth:`state` reports the paced campaigns.
+    - :meth:`state` reports the paced campaigns (and accounts).
 
-    A campaign whose spend reaches its budget gets a throttle of 0 (it stops bidding) in
-    either mode, written at once by the call that recorded the spend. The day starts at
-    midnight UTC plus ``pacing.utc_offset_seconds``, by ``clock`` (Unix seconds); the first
-    record or tick of a new day resets the ledger and the controllers.
+    A campaign (account) whose spend reaches its budget gets a throttle of 0 (it stops bidding) in
+    either mode, written at once by the call that recorded the spend.
+
+    In a fleet each process sees only its own bills, a fraction of the spend. ``fleet_spend``
+    (:meth:`bidcore.budget.SharedBudgetLedger.fleet_spent_micros`) gives today's spend of the
+    whole fleet per account, in micros: each update then paces on the larger of it and this
+    process's own count, so every process of the fleet aims the fleet's spend at the curve.
+
+    The day starts at midnight UTC plus ``pacing.utc_offset_seconds``, by ``clock`` (Unix
+    seconds); the first record or tick of a new day resets the ledger and the controllers.
     """
 
     def __init__(
-        self, config: Config, engine: PacedEngine, *, clock: Callable[[], float] = time.time
+        self,
+        config: Config,
+        engine: PacedEngine,
+        *,
+        clock: Callable[[], float] = time.time,
+        fleet_spend: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self._clock = clock
+        self._fleet_spend = fleet_spend
         # Guards the ledger, the controllers, the day and the engine written to. Held for a
         # whole tick (microseconds per campaign), so that a stop written by record_spend is
         # never overwritten by a tick computed from the spend before it.
@@ -157,13 +200,16 @@ class Pacer:
         self._config = config
         self._engine = engine
         self._day = day_position(clock(), config.pacing.utc_offset_seconds)[0]
+        # Paced accounts by id, and where each account of the engine's spend is paced.
         self._campaigns = _build_campaigns(config, {}, same_settings=False)
+        self._route = _routes(self._campaigns)
 
     # --- spend ---
 
     def record_spend(self, campaign: str | None, micros: int) -> bool:
-        """Add ``micros`` (of the bidder's currency) to ``campaign``'s spend today; False,
-        and counted in :meth:`ignored`, for a campaign the config does not have."""
+        """Add ``micros`` (of the bidder's currency) to ``campaign``'s spend today (a
+        campaign id, or an account: ``campaign@experiment:arm``); False, and counted in
+        :meth:`ignored`, for a campaign the config does not have."""
         if isinstance(micros, bool) or not isinstance(micros, int) or micros < 0:
             raise ValueError(f"micros must be an int >= 0, got {micros!r}")
         return self._add(campaign, micros * MILLI)
@@ -184,9 +230,10 @@ class Pacer:
         now = self._clock()
         with self._lock:
             self._roll(now)
-            found = self._campaigns.get(campaign) if campaign is not None else None
-            if campaign is None or found is None:
+            key = self._route.get(campaign) if campaign is not None else None
+            if key is None:
                 return self._ignore("unknown_campaign", campaign)
+            found = self._campaigns[key]
             if currency is not None:
                 fx, bidder = self._config.fx, self._config.bidder.currency
                 converted = convert_down(amount, currency, bidder, fx)
@@ -200,7 +247,7 @@ class Pacer:
             if enabled and budget is not None and before < budget * MILLI <= found.spent:
                 # Stop now rather than at the next tick: up to an interval's overspend saved.
                 found.throttle_ppm = 0
-                self._write(campaign, found)
+                self._write(found)
         return True
 
     def _ignore(self, reason: str, what: str | None) -> bool:
@@ -234,7 +281,7 @@ class Pacer:
             return
         self._day = day
         for campaign in self._campaigns.values():
-            campaign.spent = 0
+            campaign.spent = campaign.fleet = 0
             if campaign.controller is not None:
                 campaign.controller.new_day()
 
@@ -243,10 +290,12 @@ class Pacer:
             return
         # Seconds into the ledger's day (the controller clamps them to [0, 86400]).
         seconds = now + self._config.pacing.utc_offset_seconds - self._day * DAY_SECONDS
-        for campaign_id, campaign in self._campaigns.items():
+        fleet = {} if self._fleet_spend is None else self._fleet_spend()
+        for key, campaign in self._campaigns.items():
             budget = campaign.budget_micros
             if budget is None:
                 continue
+            campaign.fleet = fleet.get(key, 0)
             spent = campaign.spent_micros
             if campaign.controller is None:  # a budget of 0: never bids
                 campaign.throttle_ppm, campaign.multiplier_ppm = 0, PPM
@@ -258,14 +307,15 @@ class Pacer:
                 # At least 1 ppm: the engine refuses a multiplier of 0.
                 campaign.multiplier_ppm = max(1, state.multiplier_ppm)
                 campaign.target = state.target_micros
-            self._write(campaign_id, campaign)
+            self._write(campaign)
 
-    def _write(self, campaign_id: str, campaign: _Campaign) -> None:
-        self._engine.set_pacing(
-            campaign_id,
-            throttle_ppm=campaign.throttle_ppm,
-            multiplier_ppm=campaign.multiplier_ppm,
-        )
+    def _write(self, campaign: _Campaign) -> None:
+        for account in campaign.cells:
+            self._engine.set_pacing(
+                account,
+                throttle_ppm=campaign.throttle_ppm,
+                multiplier_ppm=campaign.multiplier_ppm,
+            )
 
     def swap(self, engine: PacedEngine, config: Config) -> None:
         """Pace ``engine`` (a reload of ``config``) from now on, and write its pacing at once.
@@ -282,18 +332,21 @@ class Pacer:
             campaigns = _build_campaigns(config, self._campaigns, same_settings=same)
             old = self._config, self._engine, self._campaigns, self._day
             self._config, self._engine, self._campaigns = config, engine, campaigns
+            route = self._route
             if config.pacing.utc_offset_seconds != before.utc_offset_seconds:
                 # Another time zone: today is the day it says (the spend so far stays).
                 self._day = day_position(now, config.pacing.utc_offset_seconds)[0]
             try:
-                for campaign_id, campaign in campaigns.items():
+                self._route = _routes(campaigns)
+                for campaign in campaigns.values():
                     if campaign.budget_micros is None or not config.pacing.enabled:
                         # Unpaced: as a new engine starts (also undoes an older setting).
                         campaign.throttle_ppm = campaign.multiplier_ppm = PPM
-                        self._write(campaign_id, campaign)
+                        self._write(campaign)
                 self._update(now)
             except Exception:
                 self._config, self._engine, self._campaigns, self._day = old
+                self._route = route
                 for campaign in self._campaigns.values():  # a kept controller's budget back
                     if campaign.controller is not None and campaign.budget_micros is not None:
                         campaign.controller.budget_micros = campaign.budget_micros
@@ -373,13 +426,15 @@ class Pacer:
 
 
 class PacingCollector:
-    """The pacer's state as Prometheus gauges, labelled by the paced campaigns of the config
-    (so bounded by it), read at each scrape:
+    """The pacer's state as Prometheus gauges, labelled by the paced accounts of the config
+    (so bounded by it): ``campaign``, and ``account``, the campaign's id again or its share
+    under an arm (``campaign@experiment:arm``). Read at each scrape:
 
-    - ``bidcore_pacing_throttle{campaign}``: the share of requests entered (0 to 1);
-    - ``bidcore_pacing_multiplier{campaign}``: the bid value's multiplier;
-    - ``bidcore_pacing_spent_today{campaign,currency}``: today's spend, in currency units;
-    - ``bidcore_pacing_budget{campaign,currency}``: the daily budget, in currency units.
+    - ``bidcore_pacing_throttle{campaign,account}``: the share of requests entered (0 to 1);
+    - ``bidcore_pacing_multiplier{campaign,account}``: the bid value's multiplier;
+    - ``bidcore_pacing_spent_today{campaign,account,currency}``: today's spend, in currency
+      units;
+    - ``bidcore_pacing_budget{campaign,account,currency}``: the daily budget, in currency units.
 
     Nothing is exported while pacing is disabled. With several workers, each paces on its own
     spend and a scrape shows the pacer of the worker that answered it.
@@ -428,10 +483,11 @@ class PacingCollector:
             ),
         ]
         for name, documentation, extra, value in families:
-            family = GaugeMetricFamily(name, documentation, labels=["campaign", *extra])
-            for campaign_id, campaign in (state or {}).items():
-                labels = [campaign_id] + ([currency] if extra else [])
-                family.add_metric(labels, value(campaign))
+            family = GaugeMetricFamily(name, documentation, labels=["campaign", "account", *extra])
+            for account, paced in (state or {}).items():
+                # A campaign id has no "@": an account's campaign is its id up to the first.
+                labels = [account.split("@")[0], account] + ([currency] if extra else [])
+                family.add_metric(labels, value(paced))
             yield family
 
 
@@ -449,11 +505,35 @@ def _settings(pacing: Pacing) -> tuple[Any, ...]:
     )
 
 
+def _routes(campaigns: dict[str, _Campaign]) -> dict[str, str]:
+    """Every account of the engine, to the paced entry its spend counts on."""
+    return {cell: key for key, campaign in campaigns.items() for cell in campaign.cells}
+
+
+def _paced_budgets(config: Config) -> dict[str, tuple[int | None, tuple[str, ...]]]:
+    """What is paced: id -> (daily budget in micros, None when unpaced; the engine's accounts
+    it writes). Per account with the budget ledger on, else per campaign (its shares written
+    the campaign's pacing)."""
+    if config.budget.enabled:
+        return {
+            account: (None if b.nanos is None else b.nanos // 1_000, (account,))
+            for account, b in account_budgets(config).items()
+        }
+    shares: dict[str, list[str]] = {}
+    for account in account_ids(config):  # a campaign's own first, then its shares
+        shares.setdefault(account.split("@")[0], []).append(account)
+    return {
+        c.id: (None if c.daily_budget is None else to_micros(c.daily_budget), tuple(shares[c.id]))
+        for c in config.campaigns
+    }
+
+
 def _build_campaigns(
     config: Config, before: dict[str, _Campaign], *, same_settings: bool
 ) -> dict[str, _Campaign]:
-    """A ledger entry per campaign of ``config`` (today's spend carried over from ``before``),
-    with a controller for each daily budget (``before``'s, when the settings did not change)."""
+    """A ledger entry per paced campaign or account of ``config`` (:func:`_paced_budgets`;
+    today's spend carried over from ``before``), with a controller for each daily budget
+    (``before``'s, when the settings did not change)."""
     pacing = config.pacing
     curve = (
         TargetCurve.even() if pacing.profile is None else TargetCurve.from_profile(pacing.profile)
@@ -465,9 +545,8 @@ def _build_campaigns(
         derivative_filter_seconds=pacing.gains.derivative_filter_seconds,
     )
     campaigns: dict[str, _Campaign] = {}
-    for c in config.campaigns:
-        budget = None if c.daily_budget is None else to_micros(c.daily_budget)
-        old = before.get(c.id)
+    for key, (budget, cells) in _paced_budgets(config).items():
+        old = before.get(key)
         controller = None
         if budget is not None and budget > 0:
             if same_settings and old is not None and old.controller is not None:
@@ -485,10 +564,10 @@ def _build_campaigns(
                     interval_seconds=pacing.interval_seconds,
                     utc_offset_seconds=pacing.utc_offset_seconds,
                 )
-        campaign = _Campaign(budget, controller)
+        campaign = _Campaign(budget, controller, cells)
         if old is not None:
-            campaign.spent = old.spent
+            campaign.spent, campaign.fleet = old.spent, old.fleet
             campaign.throttle_ppm, campaign.multiplier_ppm = old.throttle_ppm, old.multiplier_ppm
             campaign.target = old.target
-        campaigns[c.id] = campaign
+        campaigns[key] = campaign
     return campaigns

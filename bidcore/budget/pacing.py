@@ -356,15 +356,17 @@ def day_position(unix_seconds: float, utc_offset_seconds: int = 0) -> tuple[int,
 
 
 def budget_share_micros(budget_micros: int, share: float) -> int:
-    """An experiment arm's part of a campaign's budget: ``budget_micros * share`` rounded down
-    (exactly, on the float's binary value), so the arms' budgets never sum above the campaign's.
+    """An experiment arm's part of a campaign's budget: ``budget_micros * share`` rounded down,
+    exactly, with ``share`` the decimal the config wrote (the float's shortest repr: 0.3 is
+    3/10, not the binary value just below it), so shares of 0.3 and 0.7 of $10 are $3 and $7
+    and the arms' budgets never sum above the campaign's when their shares sum to 1 or less.
 
-    >>> budget_share_micros(1_000_000_001, 0.5)
-    500000000
+    >>> budget_share_micros(1_000_000_001, 0.5), budget_share_micros(10_000_000, 0.3)
+    (500000000, 3000000)
     """
     if not 0 < share <= 1:
         raise ValueError(f"share must be in (0, 1], got {share}")
-    return math.floor(Fraction(budget_micros) * Fraction(share))
+    return math.floor(Fraction(budget_micros) * Fraction(repr(share)))
 
 
 def _check_budget(budget_micros: int) -> int:

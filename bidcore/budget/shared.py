@@ -103,8 +103,9 @@ EXPIRE_SECONDS: Final = 1.0
 # return; lease min(want, budget - leased), but only one
 # lease per process while the record is younger than the fresh window (so that after a loss,
 # processes that had nothing from the lost record take one lease each before a process that
-# had something closes it); add the spend. Answers {take, p, leased, budget, lost, s} per
-# record, where p is this process's new p:{pid} and s its s:{pid}.
+# had something closes it); add the spend. Answers {take, p, leased, budget, lost, s, spent} per
+# record, where p is this process's new p:{pid}, s its s:{pid} and spent the whole fleet's
+# spend (spent_nanos; what the pacers pace on).
 LEASE_SCRIPT: Final = """
 local pid = ARGV[1]
 local ttl = ARGV[2]
@@ -166,7 +167,7 @@ for i, key in ipairs(KEYS) do
     s = redis.call('HGET', key, s_field)
   end
   redis.call('EXPIRE', key, ttl)
-  out[i] = {take, p, leased, budget, lost, s}
+  out[i] = {take, p, leased, budget, lost, s, redis.call('HGET', key, 'spent_nanos') or '0'}
 end
 return out
 """
@@ -183,6 +184,8 @@ class _Share:
     """Micros carried over from the day before, still to be charged to the record."""
     reported: int = 0
     """Nanos of the day's spend the record has from this process: its s:{pid}."""
+    others: int = 0
+    """Nanos of the day's spend the record has from the other processes, at the last answer."""
     last_call: float = -math.inf
     budget_sent: int | None = None
     exhausted: bool = False
@@ -459,7 +462,7 @@ class SharedBudgetLedger(BudgetLedger):
             return False
         resync = False
         mono = self._monotonic()
-        for call, (take, p, leased, budget, lost, s) in zip(calls, answers, strict=True):
+        for call, (take, p, leased, budget, lost, s, spent) in zip(calls, answers, strict=True):
             share = call.share
             if call.grants:
                 # p is what the record says this process has received: more than it knows of
@@ -471,6 +474,7 @@ class SharedBudgetLedger(BudgetLedger):
             share.charge = 0
             resync |= call.spent_delta > 0 and int(s) != share.reported + call.spent_delta
             share.reported = int(s)
+            share.others = max(0, int(spent) - int(s))
             share.last_call = mono
             share.budget_sent = call.budget
             share.exhausted = int(leased) >= int(budget)
@@ -494,6 +498,24 @@ class SharedBudgetLedger(BudgetLedger):
         (calls that failed), ``leases`` (records that granted money), ``lost`` (records found
         lost, fail closed)."""
         return dict(self._counts)
+
+    def fleet_spent_micros(self) -> dict[str, int]:
+        """Per account, today's spend of the whole fleet as far as this process knows, in
+        micros (rounded down): the other processes' as the record had it at this process's
+        last call (at most ``report_seconds`` and a tick old while it holds money), plus its
+        own, reported or not. What :class:`~bidcore.budget.Pacer` paces on in a fleet
+        (``fleet_spend``), where each process's own bills are a fraction of the spend."""
+        accounts = self.ledger.accounts()
+        fleet: dict[str, int] = {}
+        with self._lock:
+            for account, share in self._shares.items():
+                known = self._accounts.get(account)
+                if known is None:
+                    continue
+                spent = accounts.get(account, (False, 0, 0, 0))[3]
+                own = max(0, spent - known.day_start_spent)
+                fleet[account] = (share.others + own) // NANOS_PER_MICRO
+        return fleet
 
     def leased_micros(self) -> dict[str, int]:
         """Per campaign, the micros this process has received from today's record (leases and

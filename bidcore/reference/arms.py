@@ -24,9 +24,12 @@ __all__ = [
     "PPM",
     "Assigned",
     "Settings",
+    "account_ids",
+    "account_of",
     "arm_model_key",
     "arm_shading",
     "assigned_arms",
+    "budget_account",
     "excluded",
     "label",
     "settings",
@@ -131,9 +134,36 @@ def settings(config: Config, campaign: Campaign, assigned: Sequence[Assigned]) -
             shading = table
         if a.arm.multiplier_ppm is not None:
             ppm = a.arm.multiplier_ppm
-        if a.arm.budget_share is not None:
-            account = budget_account(campaign.id, a.experiment.key, a.arm.name)
+    account = account_of(campaign.id, assigned)
     return Settings(models=models, shading=shading, multiplier_ppm=ppm, account=account)
+
+
+def account_of(campaign: str, assigned: Sequence[Assigned]) -> str:
+    """The account ``campaign`` is paced on and its bids hold against under the request's arms
+    ``assigned``: its share under the arm with a ``budget_share`` that applies to it (one layer
+    at most sets one), else its own."""
+    for a in assigned:
+        if a.arm.budget_share is not None and a.applies_to(campaign):
+            return budget_account(campaign, a.experiment.key, a.arm.name)
+    return campaign
+
+
+def account_ids(config: Config) -> list[str]:
+    """Every account of ``config``, as ``Engine.pacing`` lists them: each campaign's, in config
+    order, then each campaign's share under each arm with a ``budget_share`` that applies to
+    it, arm by arm in config order."""
+    ids = [c.id for c in config.campaigns]
+    for layer in config.experiments.layers:
+        for experiment in layer.experiments:
+            for arm in experiment.arms:
+                if arm.budget_share is None:
+                    continue
+                ids += [
+                    budget_account(c.id, experiment.key, arm.name)
+                    for c in config.campaigns
+                    if not experiment.campaigns or c.id in experiment.campaigns
+                ]
+    return ids
 
 
 def budget_account(campaign: str, experiment: str, arm: str) -> str:

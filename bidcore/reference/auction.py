@@ -20,7 +20,16 @@ from typing import Any, Final
 from bidcore.config import Campaign, Config, Creative
 from bidcore.openrtb.reference import inspect_request_py
 
-from .arms import Assigned, Settings, arm_model_key, assigned_arms, excluded, label, settings
+from .arms import (
+    Assigned,
+    Settings,
+    account_of,
+    arm_model_key,
+    assigned_arms,
+    excluded,
+    label,
+    settings,
+)
 from .budget import Budget, check_budget, cost_nanos, covered
 from .creatives import choose_creative
 from .deals import choose_deal
@@ -84,8 +93,9 @@ def decide(
 
     ``models`` maps each role to the bidder's model, and each experiment arm's model to the
     key :func:`bidcore.engine.arm_model_key` gives it (``"ctr/shade-v2/treatment"``).
-    ``pacing`` maps campaign ids to their ``(throttle_ppm, multiplier_ppm)``, what
-    ``Engine.set_pacing`` set; a campaign it does not list is unpaced, ``(10^6, 10^6)``.
+    ``pacing`` maps accounts (campaign ids, and ``campaign@experiment:arm`` for a campaign's
+    share under an arm with a ``budget_share``) to their ``(throttle_ppm, multiplier_ppm)``,
+    what ``Engine.set_pacing`` set; an account it does not list is unpaced, ``(10^6, 10^6)``.
     ``budget`` maps the campaigns the ledger limits to their available nanos
     (:mod:`bidcore.reference.budget`); a campaign it does not list is not limited.
     ``frequency`` maps (user key, campaign id) to the slots in use under the campaign's
@@ -129,7 +139,8 @@ def decide(
     # Pacing, of the campaigns left: a throttled one enters only on the request's draw.
     request_id = str(lookup(view, "id") or "")
     for c in config.campaigns:
-        if targeting[c.id] is None and not enters(pacing, request_id, c.id):
+        account = account_of(c.id, assigned)
+        if targeting[c.id] is None and not enters(pacing, request_id, c.id, account):
             targeting[c.id] = "budget"
     if all(reason is not None for reason in targeting.values()):
         # Every campaign targeting let through was held back by its pacing: the budget is why.
@@ -384,7 +395,7 @@ def _decide_imp(
         draft = e.draft
         # The arm's multiplier, then the pacing multiplier, each rounded down, scale the value
         # before the caps, so max_bid still holds.
-        _, pacing_ppm = pacing_of(pacing or {}, e.campaign.id)
+        _, pacing_ppm = pacing_of(pacing or {}, e.settings.account)
         armed = scaled(value_micros(e.campaign, draft.scores), e.settings.multiplier_ppm)
         draft.value = scaled(armed, pacing_ppm)
         b = bounds(draft.value, e.campaign, e.floor, config, currency)

@@ -26,7 +26,7 @@ from typing import TypeAlias
 
 from bidcore.config import Config
 
-from .arms import budget_account
+from .arms import account_ids
 from .money import convert_up
 
 __all__ = ["Budget", "check_budget", "cost_nanos", "covered"]
@@ -38,16 +38,7 @@ Budget: TypeAlias = Mapping[str, int]
 def check_budget(config: Config, budget: Budget) -> None:
     """Raises ``ValueError`` for an account ``config`` has not: neither a campaign's nor an
     arm's share of one."""
-    known = {c.id for c in config.campaigns}
-    for layer in config.experiments.layers:
-        for experiment in layer.experiments:
-            known |= {
-                budget_account(c.id, experiment.key, arm.name)
-                for arm in experiment.arms
-                if arm.budget_share is not None
-                for c in config.campaigns
-                if not experiment.campaigns or c.id in experiment.campaigns
-            }
+    known = set(account_ids(config))
     for account in budget:
         if account not in known:
             raise ValueError(f"no campaign or arm share {account!r}")

@@ -1,12 +1,16 @@
 """Pacing in the decision (``docs/engine.md``, Pacing), read rule by rule.
 
-Each campaign has a pacing state, ``(throttle_ppm, multiplier_ppm)``, which the engine takes at
-run time (``Engine.set_pacing``) and :func:`bidcore.reference.decide` as its ``pacing``
-argument: the share of requests the campaign enters and the multiplier of its value, both in
-millionths, ``(10^6, 10^6)`` for a campaign not listed. After targeting and the experiment arms'
-exclusions, each campaign left with a throttle below 10^6 enters the request only when the
-request's draw (:func:`bidcore.budget.draw.pacing_draw`) is below its throttle; the others are
-excluded with reason ``budget``. The multiplier scales the value after the arm's.
+Each account (a campaign's, or its share under an experiment arm with a ``budget_share``,
+``campaign@experiment:arm``) has a pacing state, ``(throttle_ppm, multiplier_ppm)``, which the
+engine takes at run time (``Engine.set_pacing``) and :func:`bidcore.reference.decide` as its
+``pacing`` argument: the share of requests the account's campaign enters and the multiplier of
+its value, both in millionths, ``(10^6, 10^6)`` for an account not listed. A campaign is paced
+on the account it would spend on in the request (:func:`bidcore.reference.arms.account_of`).
+After targeting and the experiment arms' exclusions, each campaign left with a throttle below
+10^6 enters the request only when the request's draw for the campaign
+(:func:`bidcore.budget.draw.pacing_draw`, of the campaign's id whatever the account) is below
+the throttle; the others are excluded with reason ``budget``. The multiplier scales the value
+after the arm's.
 """
 
 from __future__ import annotations
@@ -17,27 +21,28 @@ from typing import Final, TypeAlias
 from bidcore.budget.draw import pacing_draw
 from bidcore.config import Config
 
-from .arms import PPM
+from .arms import PPM, account_ids
 
 __all__ = ["MULTIPLIER_MAX", "UNPACED", "Pacing", "check_pacing", "enters", "pacing_of"]
 
 Pacing: TypeAlias = Mapping[str, tuple[int, int]]
-"""Campaign id to ``(throttle_ppm, multiplier_ppm)``."""
+"""Account id to ``(throttle_ppm, multiplier_ppm)``."""
 
 UNPACED: Final = (PPM, PPM)
-"""A campaign the pacer has not set: it enters every request, its value as it is."""
+"""An account the pacer has not set: it enters every request, its value as it is."""
 
 MULTIPLIER_MAX: Final = 100 * PPM
 """The largest multiplier the pacer may set (x100), as for an experiment arm's."""
 
 
 def check_pacing(config: Config, pacing: Pacing) -> None:
-    """Raises ``ValueError``, as ``Engine.set_pacing`` does, for a campaign ``config`` lacks, a
+    """Raises ``ValueError``, as ``Engine.set_pacing`` does, for an account ``config`` lacks, a
     throttle outside ``[0, 10^6]`` or a multiplier outside ``(0, 10^8]``."""
-    known = {c.id for c in config.campaigns}
-    for campaign, (throttle_ppm, multiplier_ppm) in pacing.items():
-        if campaign not in known:
-            raise ValueError(f"no campaign {campaign!r}")
+    known = set(account_ids(config))
+    for account, (throttle_ppm, multiplier_ppm) in pacing.items():
+        if account not in known:
+            what = "arm share" if "@" in account else "campaign"
+            raise ValueError(f"no {what} {account!r}")
         if not 0 <= throttle_ppm <= PPM:
             raise ValueError(f"throttle must be in [0, {PPM}] ppm, got {throttle_ppm}")
         if not 0 < multiplier_ppm <= MULTIPLIER_MAX:
@@ -46,15 +51,15 @@ def check_pacing(config: Config, pacing: Pacing) -> None:
             )
 
 
-def pacing_of(pacing: Pacing, campaign: str) -> tuple[int, int]:
-    """``campaign``'s ``(throttle_ppm, multiplier_ppm)``: as ``pacing`` sets it, else
+def pacing_of(pacing: Pacing, account: str) -> tuple[int, int]:
+    """``account``'s ``(throttle_ppm, multiplier_ppm)``: as ``pacing`` sets it, else
     :data:`UNPACED`."""
-    return pacing.get(campaign, UNPACED)
+    return pacing.get(account, UNPACED)
 
 
-def enters(pacing: Pacing, request_id: str, campaign: str) -> bool:
-    """Whether ``campaign``, past targeting and the arms, enters the request ``request_id``: it
-    is not throttled, or its draw is below its throttle. (A throttle of 10^6 lets every draw in;
-    the engine does not draw for it at all.)"""
-    throttle_ppm, _ = pacing_of(pacing, campaign)
+def enters(pacing: Pacing, request_id: str, campaign: str, account: str) -> bool:
+    """Whether ``campaign``, past targeting and the arms, enters the request ``request_id`` when
+    paced on ``account``: the account is not throttled, or the campaign's draw is below its
+    throttle. (A throttle of 10^6 lets every draw in; the engine does not draw for it.)"""
+    throttle_ppm, _ = pacing_of(pacing, account)
     return throttle_ppm >= PPM or pacing_draw(request_id, campaign) < throttle_ppm

@@ -27,6 +27,7 @@ from bidcore.errors import InvalidRequestError
 from bidcore.features import FeatureSpec
 from bidcore.openrtb.reference import inspect_request_py
 from bidcore.reference import TARGETING_REASONS, RoleModel, decide
+from bidcore.reference.arms import account_ids
 from bidcore.reference.budget import Budget
 from bidcore.reference.frequency import Frequency, user_key
 from bidcore.reference.gates import is_personal
@@ -449,7 +450,7 @@ def assert_same_decision(
         frequency = {} if frequency is None else frequency
         _check_frequency(engine.ledger, config, body, now, frequency)
     if pacing is not None:
-        assert engine.pacing() == {c.id: pacing.get(c.id, UNPACED) for c in config.campaigns}
+        assert engine.pacing() == {a: pacing.get(a, UNPACED) for a in account_ids(config)}
     try:
         expected = decide(
             body,

@@ -213,22 +213,24 @@ impl PyNativeEngine {
         Ok(d)
     }
 
-    /// Sets a campaign's pacing (what `bidcore.budget.Pacer` does off the hot path): the share
-    /// of requests it enters and the multiplier of its value, in millionths. The next request
-    /// of every thread reads them. Raises `ValueError` for an unknown campaign or out-of-range
-    /// values (throttle above 1,000,000; multiplier 0 or above 100,000,000).
-    #[pyo3(signature = (campaign, *, throttle_ppm, multiplier_ppm))]
-    fn set_pacing(&self, campaign: &str, throttle_ppm: i64, multiplier_ppm: i64) -> PyResult<()> {
+    /// Sets an account's pacing (what `bidcore.budget.Pacer` does off the hot path): a
+    /// campaign's, or its share under an arm with a budget share (`campaign@experiment:arm`):
+    /// the share of requests it enters and the multiplier of its value, in millionths. The next
+    /// request of every thread reads them. Raises `ValueError` for an unknown account or
+    /// out-of-range values (throttle above 1,000,000; multiplier 0 or above 100,000,000).
+    #[pyo3(signature = (account, *, throttle_ppm, multiplier_ppm))]
+    fn set_pacing(&self, account: &str, throttle_ppm: i64, multiplier_ppm: i64) -> PyResult<()> {
         // Any integer is taken and checked here, so a negative or huge one is a ValueError like
         // every other value out of range (not the OverflowError of a u32 conversion).
         let narrow = |v: i64, what: &str| {
             u32::try_from(v).map_err(|_| PyValueError::new_err(format!("{what} out of range: {v}")))
         };
         let (throttle, multiplier) = (narrow(throttle_ppm, "throttle_ppm")?, narrow(multiplier_ppm, "multiplier_ppm")?);
-        self.engine.set_pacing(campaign, throttle, multiplier).map_err(PyValueError::new_err)
+        self.engine.set_pacing(account, throttle, multiplier).map_err(PyValueError::new_err)
     }
 
-    /// Every campaign's pacing: id -> (throttle ppm, multiplier ppm).
+    /// Every account's pacing, the campaigns' then the arms' shares: id -> (throttle ppm,
+    /// multiplier ppm).
     fn pacing<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (id, throttle, multiplier) in self.engine.pacing() {

@@ -70,8 +70,10 @@ impl PyLedger {
     /// Settles a `kind` ("win", "bill", "loss") notice for the bid whose `{bid}` token is
     /// `token`, at `price_nanos` (the clearing CPM in micros of the bidder's currency, which is
     /// one impression's cost in nanos) received at `now` (seconds since the epoch). Returns
-    /// (outcome, campaign or None, nanos spent); outcome is "accepted", "duplicate",
-    /// "conflict", "unknown" or "expired". A token that is not 16 hex digits is unknown.
+    /// (outcome, campaign or None, account or None, nanos spent); outcome is "accepted",
+    /// "duplicate", "conflict", "unknown" or "expired"; the account is the campaign's, or its
+    /// share under an arm (`campaign@experiment:arm`). A token that is not 16 hex digits is
+    /// unknown.
     fn notice(
         &self,
         py: Python<'_>,
@@ -79,12 +81,16 @@ impl PyLedger {
         token: &str,
         price_nanos: i64,
         now: f64,
-    ) -> PyResult<(&'static str, Option<String>, i64)> {
+    ) -> PyResult<(&'static str, Option<String>, Option<String>, i64)> {
         let kind = NoticeKind::parse(kind)
             .ok_or_else(|| PyValueError::new_err(format!("kind must be 'win', 'bill' or 'loss', not {kind:?}")))?;
         let token = parse_token(token).unwrap_or(0);
         let result = detached(py, || Ok(self.0.notice(kind, token, price_nanos, now)))?;
-        Ok((result.settled.as_str(), result.campaign.map(|c| c.to_string()), result.spent))
+        let (campaign, account) = match &result.account {
+            Some(a) => (Some(a.campaign().to_owned()), Some(a.id().to_owned())),
+            None => (None, None),
+        };
+        Ok((result.settled.as_str(), campaign, account, result.spent))
     }
 
     /// Forgets the bids whose time to live passed before `now`, releasing their holds; how many

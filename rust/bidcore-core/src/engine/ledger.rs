@@ -19,9 +19,14 @@ use super::frequency::{Cap, Caps};
 /// Registry shards: a bid's registration locks one, chosen by its token.
 const SHARDS: usize = 64;
 
-/// What a campaign may spend here, and where its money is.
+/// What a campaign (or its share under an experiment arm) may spend here, and where its money
+/// is.
 #[derive(Debug)]
 pub struct Account {
+    /// The account's id: a campaign's id, or `campaign@experiment:arm` for its share under an
+    /// arm with a budget share (a campaign id has no `@`).
+    id: Arc<str>,
+    /// The campaign it belongs to: `id` up to its first `@`.
     campaign: Arc<str>,
     /// Whether bids are held against `available` (false: the campaign bids without a limit).
     limited: AtomicBool,
@@ -34,14 +39,23 @@ pub struct Account {
 }
 
 impl Account {
-    fn new(campaign: &str) -> Account {
+    fn new(id: &str) -> Account {
         Account {
-            campaign: Arc::from(campaign),
+            id: Arc::from(id),
+            campaign: Arc::from(id.split('@').next().unwrap_or(id)),
             limited: AtomicBool::new(false),
             available: AtomicI64::new(0),
             exposure: AtomicI64::new(0),
             spent: AtomicI64::new(0),
         }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn campaign(&self) -> &str {
+        &self.campaign
     }
 
     pub fn limited(&self) -> bool {
@@ -135,11 +149,11 @@ impl Settled {
     }
 }
 
-/// A notice's result: its outcome, the bid's campaign (when the bid is known) and what it spent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A notice's result: its outcome, the bid's account (when the bid is known) and what it spent.
+#[derive(Debug, Clone)]
 pub struct NoticeResult {
     pub settled: Settled,
-    pub campaign: Option<Arc<str>>,
+    pub account: Option<Arc<Account>>,
     pub spent: i64,
 }
 
@@ -356,9 +370,9 @@ impl Ledger {
     }
 
     fn settle(&self, kind: NoticeKind, token: u64, price: i64, now: f64) -> NoticeResult {
-        let answer = |settled, campaign: Option<&Arc<str>>, spent| NoticeResult {
+        let answer = |settled, account: Option<&Arc<Account>>, spent| NoticeResult {
             settled,
-            campaign: campaign.map(Arc::clone),
+            account: account.map(Arc::clone),
             spent,
         };
         let mut shard = self.shard(token);
@@ -373,12 +387,12 @@ impl Ledger {
         };
         if bid.expires < now {
             // Not yet swept: the same answer as after the sweep.
-            let campaign = Arc::clone(&bid.account.campaign);
+            let account = Arc::clone(&bid.account);
             if let Some(bid) = shard.remove(&token) {
                 drop(shard);
                 self.release_expired(&bid);
             }
-            return answer(Settled::Expired, Some(&campaign), 0);
+            return answer(Settled::Expired, Some(&account), 0);
         }
         use NoticeKind as K;
         use State as S;
@@ -390,10 +404,10 @@ impl Ledger {
             (K::Bill, S::Won) => (S::Billed, if spend_on_win { 0 } else { price }),
             (K::Loss, S::Open) => (S::Lost, 0),
             (K::Win, S::Won | S::Billed) | (K::Bill, S::Billed) | (K::Loss, S::Lost) => {
-                return answer(Settled::Duplicate, Some(&bid.account.campaign), 0)
+                return answer(Settled::Duplicate, Some(&bid.account), 0)
             }
             (K::Win | K::Bill, S::Lost) | (K::Loss, S::Won | S::Billed) => {
-                return answer(Settled::Conflict, Some(&bid.account.campaign), 0)
+                return answer(Settled::Conflict, Some(&bid.account), 0)
             }
         };
         bid.state = next;
@@ -406,13 +420,13 @@ impl Ledger {
         } else if spent > 0 {
             bid.account.spend(spent);
         }
-        let campaign = Arc::clone(&bid.account.campaign);
+        let account = Arc::clone(&bid.account);
         let cap = if ends_hold { std::mem::take(&mut bid.cap) } else { 0 };
         drop(shard);
         if cap != 0 {
             self.caps.release(cap, (next != S::Lost).then_some(now));
         }
-        answer(Settled::Accepted, Some(&campaign), spent)
+        answer(Settled::Accepted, Some(&account), spent)
     }
 
     fn release_expired(&self, bid: &InFlight) {
@@ -512,6 +526,11 @@ mod tests {
         assert_eq!(l.notice(NoticeKind::Win, (104 << 32) | 12345, 9, 104.0).settled, Settled::Unknown);
         assert_eq!(l.notice(NoticeKind::Win, 12345, 9, 104.0).settled, Settled::Expired);
         assert_eq!(l.stats().notices[NoticeKind::Bill as usize][Settled::Duplicate as usize], 1);
+        // A notice names the bid's account, and the campaign it belongs to.
+        let share = l.account("c1@e:treatment");
+        let t3 = l.open(&share, 0, None, 105.0).expect("unlimited");
+        let settled = l.notice(NoticeKind::Bill, t3, 10, 106.0).account.expect("known");
+        assert_eq!((settled.id(), settled.campaign()), ("c1@e:treatment", "c1"));
     }
 
     #[test]

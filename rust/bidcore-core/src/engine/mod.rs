@@ -224,7 +224,8 @@ pub struct Engine {
     /// Per role, the bidder's model in `models`.
     base: [Option<u32>; 2],
     layers: Layers,
-    /// Per campaign, the pacer's throttle and multiplier (set while the engine serves).
+    /// Per account (`accounts`' order: the campaigns', then their shares under arms with a
+    /// budget share), the pacer's throttle and multiplier (set while the engine serves).
     pacing: Pacing,
     /// Whether a template has `{arm}`.
     uses_arm: bool,
@@ -232,13 +233,16 @@ pub struct Engine {
     log: Option<Arc<DecisionLog>>,
     tmax_margin: Duration,
     /// With a ledger: each bid is registered (its `{bid}` token) and holds its cost against
-    /// its campaign's account (`accounts`, by campaign, then the arms' shares) when that
-    /// account is limited.
+    /// its account (`accounts`, one per id of `account_ids`) when that account is limited.
     ledger: Option<Arc<Ledger>>,
     accounts: Vec<Arc<Account>>,
-    /// (arm index, campaign) to the account in `accounts` of the campaign's share under an arm
-    /// with a `budget_share`.
-    arm_accounts: HashMap<(u32, usize), usize>,
+    /// The accounts' ids: each campaign's, in config order, then `campaign@experiment:arm` for
+    /// each campaign's share under an arm with a `budget_share` that applies to it. A request
+    /// in such an arm spends (and is paced) on the share.
+    account_ids: Vec<String>,
+    /// (arm index, campaign) to the index in `account_ids` of the campaign's share under an
+    /// arm with a `budget_share`.
+    shares: HashMap<(u32, usize), usize>,
     /// Whether some campaign has a frequency cap (else no request's user key is read).
     capped: bool,
 }
@@ -296,6 +300,10 @@ impl Engine {
         let defaults = [&plan.nurl, &plan.burl, &plan.lurl];
         let mut campaigns = Vec::with_capacity(plan.campaigns.len());
         for c in &plan.campaigns {
+            if c.id.contains('@') {
+                // It separates an arm's share in an account id (`campaign@experiment:arm`).
+                return Err(format!("campaign {}: an id must not contain '@'", c.id));
+            }
             if c.max_bid <= 0 || c.min_bid < 0 || c.min_bid > c.max_bid || c.amount < 0 {
                 return Err(format!("campaign {}: amounts out of range", c.id));
             }
@@ -410,6 +418,20 @@ impl Engine {
         }
         let observer = Observer::new(plan.campaigns.len(), layers.arm_count(), monitors)?;
         let uses_arm = campaigns.iter().flat_map(|c| &c.creatives).any(Creative::uses_arm);
+        let mut account_ids: Vec<String> = campaigns.iter().map(|c| c.id.clone()).collect();
+        let mut shares = HashMap::new();
+        for (index, (experiment, arm)) in layers.arms().enumerate() {
+            if arm.budget_share.is_none() {
+                continue;
+            }
+            for (c, campaign) in campaigns.iter().enumerate().filter(|(c, _)| experiment.applies(*c)) {
+                shares.insert((index as u32, c), account_ids.len());
+                account_ids.push(format!("{}@{}", campaign.id, arm.label));
+            }
+        }
+        // A share's draw is its campaign's: only the throttle it is compared with differs.
+        let account_campaigns = account_ids.iter().map(|id| id.split('@').next().unwrap_or(id));
+        let pacing = Pacing::new(campaigns.len(), account_campaigns);
         Ok(Engine {
             parser,
             index: TargetingIndex::build(&plan.campaigns),
@@ -422,14 +444,15 @@ impl Engine {
             models: table,
             base,
             uses_arm,
-            pacing: Pacing::new(plan.campaigns.iter().map(|c| c.id.as_str())),
+            pacing,
             layers,
             observer,
             log,
             tmax_margin: Duration::from_millis(plan.tmax_margin_ms),
             ledger: None,
             accounts: Vec::new(),
-            arm_accounts: HashMap::new(),
+            account_ids,
+            shares,
             capped: plan.campaigns.iter().any(|c| c.frequency_cap.is_some()),
         })
     }
@@ -438,16 +461,7 @@ impl Engine {
     /// accounts of limited campaigns (`docs/budget.md`). Engines built on one ledger share
     /// its accounts and bids in flight, so a reload keeps them.
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Engine {
-        self.accounts = self.campaigns.iter().map(|c| ledger.account(&c.id)).collect();
-        for (index, (experiment, arm)) in self.layers.arms().enumerate() {
-            if arm.budget_share.is_none() {
-                continue;
-            }
-            for (c, campaign) in self.campaigns.iter().enumerate().filter(|(c, _)| experiment.applies(*c)) {
-                self.arm_accounts.insert((index as u32, c), self.accounts.len());
-                self.accounts.push(ledger.account(&format!("{}@{}", campaign.id, arm.label)));
-            }
-        }
+        self.accounts = self.account_ids.iter().map(|id| ledger.account(id)).collect();
         self.ledger = Some(ledger);
         self
     }
@@ -467,20 +481,24 @@ impl Engine {
         self.layers.arms().map(|(e, a)| (e.key.as_str(), a.name.as_str(), a.budget_share))
     }
 
-    /// Sets campaign `campaign`'s pacing: the share of requests it enters and its value's
+    /// Sets account `account`'s pacing (a campaign's, or its share under an arm with a budget
+    /// share, `campaign@experiment:arm`): the share of requests it enters and its value's
     /// multiplier, both in millionths (`docs/engine.md`, Pacing). Takes effect on the next
-    /// request of every thread; `Err` for an unknown campaign or values out of range.
-    pub fn set_pacing(&self, campaign: &str, throttle_ppm: u32, multiplier_ppm: u32) -> Result<(), String> {
-        let index =
-            self.campaigns.iter().position(|c| c.id == campaign).ok_or_else(|| format!("no campaign {campaign:?}"))?;
+    /// request of every thread; `Err` for an unknown account or values out of range.
+    pub fn set_pacing(&self, account: &str, throttle_ppm: u32, multiplier_ppm: u32) -> Result<(), String> {
+        let index = self.account_ids.iter().position(|id| id == account).ok_or_else(|| {
+            let what = if account.contains('@') { "arm share" } else { "campaign" };
+            format!("no {what} {account:?}")
+        })?;
         self.pacing.set(index, throttle_ppm, multiplier_ppm)
     }
 
-    /// Every campaign's pacing, in config order: (id, throttle ppm, multiplier ppm).
+    /// Every account's pacing, campaigns first in config order, then the arms' shares: (id,
+    /// throttle ppm, multiplier ppm).
     pub fn pacing(&self) -> impl Iterator<Item = (&str, u32, u32)> {
-        self.campaigns.iter().enumerate().map(|(i, c)| {
+        self.account_ids.iter().enumerate().map(|(i, id)| {
             let (throttle, multiplier) = self.pacing.get(i);
-            (c.id.as_str(), throttle, multiplier)
+            (id.as_str(), throttle, multiplier)
         })
     }
 
@@ -728,7 +746,7 @@ impl Engine {
         scratch.winners.clear();
         scratch.imp_reasons.clear();
         scratch.kept_rows.clear();
-        scratch.budget_arm = if self.arm_accounts.is_empty() {
+        scratch.budget_arm = if self.shares.is_empty() {
             None
         } else {
             scratch.assigned.iter().find(|a| self.layers.arm(a).budget_share.is_some()).copied()
@@ -763,7 +781,11 @@ impl Engine {
             }
         }
         let targeted = !scratch.eligible.is_empty();
-        let paced = targeted && self.pacing.throttle(request, &mut scratch.eligible, &mut scratch.paced);
+        let budget_arm = scratch.budget_arm;
+        let paced = targeted
+            && self
+                .pacing
+                .throttle(request, &mut scratch.eligible, &mut scratch.paced, |c| self.account_of(c, budget_arm));
         if let Some(t) = trace.as_deref_mut() {
             for (i, c) in self.campaigns.iter().enumerate() {
                 let failure = if scratch.eligible.contains(i) {
@@ -1154,10 +1176,11 @@ impl Engine {
         Ok(())
     }
 
-    /// The account campaign `c`'s bids hold against in this request: its share under the
-    /// request's budget arm when that arm applies to it, else the campaign's own.
+    /// The account campaign `c` is paced on and its bids hold against in this request: its
+    /// share under the request's budget arm when that arm applies to it, else the campaign's
+    /// own.
     fn account_of(&self, c: usize, budget_arm: Option<Assigned>) -> usize {
-        budget_arm.and_then(|a| self.arm_accounts.get(&(a.index, c)).copied()).unwrap_or(c)
+        budget_arm.and_then(|a| self.shares.get(&(a.index, c)).copied()).unwrap_or(c)
     }
 
     /// The request's user, for frequency caps: the buyer's id for the user (`user.buyeruid`),
@@ -1236,8 +1259,9 @@ impl Engine {
         let curves = &mut scratch.curves;
         curves.clear();
         curves.resize(self.shadings.len() * Media::COUNT, None);
+        let budget_arm = scratch.budget_arm;
         for (k, c) in scratch.candidates.iter_mut().enumerate() {
-            match self.bound(request, deals, c, currency, curves) {
+            match self.bound(request, deals, c, currency, curves, budget_arm) {
                 Err(reason) => tally.add(reason),
                 Ok(None) => order.push((c.surplus, k, None)),
                 Ok(Some(curve)) => order.push(((c.upper - c.lower) as f64, k, Some(curve))),
@@ -1299,7 +1323,7 @@ impl Engine {
         for k in 0..scratch.candidates.len() {
             let mut candidate = scratch.candidates[k];
             let priced = self
-                .bound(request, deals, &mut candidate, currency, &mut curves)
+                .bound(request, deals, &mut candidate, currency, &mut curves, scratch.budget_arm)
                 .map(|curve| {
                     if let Some(curve) = curve {
                         candidate.price = pricing::shade(candidate.lower, candidate.upper, &curve);
@@ -1333,13 +1357,14 @@ impl Engine {
         c: &mut Candidate,
         currency: &str,
         curves: &mut [Option<Curve>],
+        budget_arm: Option<Assigned>,
     ) -> Result<Option<Curve>, Reason> {
         let campaign = &self.campaigns[c.campaign];
         let [p_ctr, p_cvr] = c.predictions;
         // The arm's multiplier, then the pacer's, each rounded down (`docs/engine.md`, step 4).
         c.value = pricing::scale(
             pricing::scale(pricing::value(campaign.goal, campaign.amount, p_ctr, p_cvr), c.settings.multiplier_ppm),
-            self.pacing.multiplier_ppm(c.campaign),
+            self.pacing.multiplier_ppm(self.account_of(c.campaign, budget_arm)),
         );
         let fx = &self.fx;
         let bidder = self.currency.as_str();

@@ -1,10 +1,12 @@
-//! Pacing on the hot path: per campaign, the share of requests it enters (its throttle) and the
-//! multiplier of its value, as the pacer (`bidcore.budget`) last set them. The pacer runs off
-//! the hot path and writes atomics; a request reads them, never waits.
+//! Pacing on the hot path: per account (a campaign, or its share under an experiment arm with a
+//! budget share), the share of requests it enters (its throttle) and the multiplier of its
+//! value, as the pacer (`bidcore.budget`) last set them. The pacer runs off the hot path and
+//! writes atomics; a request reads them, never waits.
 //!
 //! Whether a throttled campaign enters a request is a deterministic draw from the request id and
 //! the campaign id (`docs/engine.md`, Pacing), so the reference reproduces it and a request
-//! sent twice is answered alike.
+//! sent twice is answered alike; the throttle it is compared with is that of the account the
+//! request spends on.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
@@ -21,23 +23,24 @@ const MULTIPLIER_MAX: u32 = 100 * PPM;
 struct Cell {
     throttle_ppm: AtomicU32,
     multiplier_ppm: AtomicU32,
-    /// FNV-1a 64 of the campaign id: its half of the draw, computed once.
+    /// FNV-1a 64 of the account's campaign id: its half of the draw, computed once.
     id_hash: u64,
 }
 
 #[derive(Debug)]
 pub struct Pacing {
     cells: Box<[Cell]>,
-    /// How many campaigns have a throttle below one: a request draws only when some do.
+    /// How many accounts have a throttle below one: a request draws only when some do.
     throttled: AtomicUsize,
     /// An empty set of the campaigns' width (what the paced set is reset from).
     none: Bitset,
 }
 
 impl Pacing {
-    pub fn new<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> Pacing {
-        let width = ids.len();
-        let cells = ids
+    /// Pacing for `width` campaigns' accounts, given by the campaign of each in account order
+    /// (the campaigns' own accounts first, then their shares under arms).
+    pub fn new<'a>(width: usize, campaigns: impl Iterator<Item = &'a str>) -> Pacing {
+        let cells: Box<[Cell]> = campaigns
             .map(|id| Cell {
                 throttle_ppm: AtomicU32::new(PPM),
                 multiplier_ppm: AtomicU32::new(PPM),
@@ -47,14 +50,14 @@ impl Pacing {
         Pacing { cells, throttled: AtomicUsize::new(0), none: Bitset::empty(width) }
     }
 
-    pub fn set(&self, campaign: usize, throttle_ppm: u32, multiplier_ppm: u32) -> Result<(), String> {
+    pub fn set(&self, account: usize, throttle_ppm: u32, multiplier_ppm: u32) -> Result<(), String> {
         if throttle_ppm > PPM {
             return Err(format!("throttle must be at most {PPM} ppm (every request), got {throttle_ppm}"));
         }
         if !(1..=MULTIPLIER_MAX).contains(&multiplier_ppm) {
             return Err(format!("multiplier must be in (0, {MULTIPLIER_MAX}] ppm, got {multiplier_ppm}"));
         }
-        let cell = &self.cells[campaign];
+        let cell = &self.cells[account];
         cell.multiplier_ppm.store(multiplier_ppm, Relaxed);
         let before = cell.throttle_ppm.swap(throttle_ppm, Relaxed);
         match (before < PPM, throttle_ppm < PPM) {
@@ -69,19 +72,26 @@ impl Pacing {
         Ok(())
     }
 
-    pub fn get(&self, campaign: usize) -> (u32, u32) {
-        let cell = &self.cells[campaign];
+    pub fn get(&self, account: usize) -> (u32, u32) {
+        let cell = &self.cells[account];
         (cell.throttle_ppm.load(Relaxed), cell.multiplier_ppm.load(Relaxed))
     }
 
-    pub fn multiplier_ppm(&self, campaign: usize) -> i64 {
-        i64::from(self.cells[campaign].multiplier_ppm.load(Relaxed))
+    pub fn multiplier_ppm(&self, account: usize) -> i64 {
+        i64::from(self.cells[account].multiplier_ppm.load(Relaxed))
     }
 
-    /// Removes from `eligible` the campaigns whose throttle keeps them out of `request`, and
-    /// puts them in `paced`; whether any was removed. Nothing to do (and no hashing) while no
-    /// campaign is throttled.
-    pub fn throttle(&self, request: &Request<'_>, eligible: &mut Bitset, paced: &mut Bitset) -> bool {
+    /// Removes from `eligible` the campaigns whose throttle (that of the account `account_of`
+    /// gives for the campaign in this request) keeps them out of `request`, and puts them in
+    /// `paced`; whether any was removed. Nothing to do (and no hashing) while no account is
+    /// throttled.
+    pub fn throttle(
+        &self,
+        request: &Request<'_>,
+        eligible: &mut Bitset,
+        paced: &mut Bitset,
+        account_of: impl Fn(usize) -> usize,
+    ) -> bool {
         if self.throttled.load(Relaxed) == 0 {
             return false;
         }
@@ -89,8 +99,9 @@ impl Pacing {
         let request_hash = fnv1a64(request.id.as_ref().map_or("", |s| s.as_str()).as_bytes());
         let mut any = false;
         for c in eligible.iter() {
-            let throttle = self.cells[c].throttle_ppm.load(Relaxed);
-            if throttle < PPM && draw(request_hash, self.cells[c].id_hash) >= throttle {
+            let cell = &self.cells[account_of(c)];
+            let throttle = cell.throttle_ppm.load(Relaxed);
+            if throttle < PPM && draw(request_hash, cell.id_hash) >= throttle {
                 paced.insert(c);
                 any = true;
             }
@@ -125,7 +136,7 @@ mod tests {
         let sd = (n as f64 * 0.25 * 0.75).sqrt();
         assert!((below - n as f64 * 0.25).abs() < 5.0 * sd, "{below}");
 
-        let pacing = Pacing::new(["a", "b"].into_iter());
+        let pacing = Pacing::new(2, ["a", "b"].into_iter());
         pacing.set(0, 500_000, PPM).expect("valid");
         pacing.set(0, 400_000, 2 * PPM).expect("valid");
         assert_eq!(pacing.throttled.load(Relaxed), 1);
