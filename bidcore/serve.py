@@ -22,14 +22,18 @@ multi-process modes work the same way:
 Reloading: ``kill -HUP`` the serve process (with several workers, the parent passes the signal
 to each worker instead of restarting them) or ``POST /admin/reload`` from the machine itself.
 
-Pacing: each worker runs a :class:`bidcore.budget.Pacer` fed by the bill notices it receives;
-it paces while the config's ``[pacing]`` table has ``enabled = true`` (a reload may turn it on
-or off). With several workers, each paces on its own share of the spend (``docs/pacing.md``).
+Pacing: each worker runs a :class:`bidcore.budget.Pacer` fed by the bill notices it receives
+(and, with the shared ledger, by the fleet's spend from Redis); it paces while the config's
+``[pacing]`` table has ``enabled = true`` (a reload may turn it on or off). With several
+workers and no shared ledger, each paces on its own share of the spend (``docs/pacing.md``).
 
-Budgets: with ``[budget] enabled = true`` each worker holds its bids to the daily budgets
-through a ledger; with ``store = "redis"`` the workers (and every other process on the same
-Redis) lease slices of each budget from Redis instead of each granting itself all of it
-(``docs/budget.md``).
+Budgets: with ``[budget] enabled = true`` the process holds its bids to the daily budgets
+through a ledger; with ``store = "redis"`` it (and every other process on the same Redis)
+leases slices of each budget from Redis instead of granting itself all of it
+(``docs/budget.md``). A bid's registration lives in the process that made it, and workers
+sharing a port cannot choose which of them a notice reaches, so a budget needs one worker per
+serve process: several workers with a budget are refused at startup and at a reload (run one
+``bidcore serve`` per port instead; with ``store = "redis"`` they share the budgets).
 
 Running it yourself: ``uvicorn --factory bidcore.serve:create_app`` or ``granian --interface
 asgi --factory bidcore.serve:create_app`` work too, with two differences: their own
@@ -66,6 +70,12 @@ from bidcore.metrics import BidderMetrics
 __all__ = ["DEFAULT_LOG_DIR", "Settings", "build_app", "create_app", "serve"]
 
 log = logging.getLogger("bidcore.serve")
+
+SEVERAL_WORKERS_WITH_BUDGET: Final = (
+    "[budget] enabled needs one worker: a notice may reach a worker that did not make the bid, "
+    "which could neither settle nor count it; run one bidcore serve per port instead (with "
+    'store = "redis" they share the budgets)'
+)
 
 ServerName = Literal["uvicorn", "granian"]
 DEFAULT_LOG_DIR: Final = Path("bidcore-decisions")
@@ -160,6 +170,8 @@ def build_app(settings: Settings) -> App:
 
     def load() -> Engine:
         config = load_config(settings.config)
+        if config.budget.enabled and settings.reload_via_parent:
+            raise BidcoreError(SEVERAL_WORKERS_WITH_BUDGET)
         if config.budget.enabled and not ledgers:
             b = config.budget
             ledgers.append(
@@ -285,8 +297,10 @@ def _serve(
 ) -> int:
     os.environ.update(settings.to_env())
     try:
-        load_config(settings.config)  # fail here, once, rather than in every worker
+        config = load_config(settings.config)  # fail here, once, rather than in every worker
         settings.smoke_request.read_bytes()
+        if workers > 1 and config.budget.enabled:
+            raise BidcoreError(SEVERAL_WORKERS_WITH_BUDGET)
     except (BidcoreError, OSError) as err:
         print(f"bidcore serve: {_reason(err)}", file=sys.stderr)
         return 2

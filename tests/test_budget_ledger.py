@@ -27,7 +27,8 @@ import bidcore
 from bidcore.asgi import app
 from bidcore.budget.ledger import NANOS_PER_MICRO, BudgetLedger, NoticeOutcome
 from bidcore.config import Config, Targeting, loads
-from bidcore.serve import Settings, build_app
+from bidcore.errors import BidcoreError
+from bidcore.serve import Settings, build_app, serve
 from bidcore.testing.bidder import assert_same_decision, configs, requests
 from tests.test_asgi import run, write_config
 
@@ -371,6 +372,20 @@ def test_serve_builds_the_ledger_when_the_config_enables_it(tmp_path: Path) -> N
     # Without [budget], no ledger.
     plain = build_app(Settings(config=write_config(tmp_path / "plain.toml", seat="s")))
     assert plain.budget is None
+
+
+def test_serve_refuses_several_workers_with_a_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path / "bidder.toml", seat="s")
+    text = path.read_text().replace("&bucket={price_bucket}", "&bid={bid}&bucket={price_bucket}")
+    path.write_text(text + "\n[budget]\nenabled = true\n")
+    # Refused before any worker starts: a notice could reach a worker without its bid.
+    assert serve(Settings(config=path), workers=2, port=0) == 2
+    assert "[budget] enabled needs one worker" in capsys.readouterr().err
+    # And at a worker's load (a reload that turns the budget on, in a multi-worker server).
+    with pytest.raises(BidcoreError, match="needs one worker"):
+        build_app(Settings(config=path, reload_via_parent=True))
 
 
 # --- Experiment arms with a budget share -----------------------------------------------------
