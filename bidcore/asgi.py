@@ -64,6 +64,7 @@ from urllib.parse import parse_qsl
 
 from bidcore.budget.ledger import BudgetLedger, NoticeKind
 from bidcore.budget.pacer import Pacer
+from bidcore.budget.shared import SharedBudgetLedger
 from bidcore.engine import Engine
 from bidcore.errors import BidcoreError, InvalidRequestError
 from bidcore.metrics import BidderMetrics
@@ -734,7 +735,7 @@ def app(
     )
     engine = holder.engine
     if pacer is None and engine is not None and engine.config.pacing.enabled:
-        fleet = getattr(budget, "fleet_spent_micros", None)  # a SharedBudgetLedger's
+        fleet = budget.fleet_spent_micros if isinstance(budget, SharedBudgetLedger) else None
         pacer = Pacer(engine.config, engine, fleet_spend=fleet)
     return App(
         holder,

@@ -52,7 +52,7 @@ from bidcore._amounts import micros as to_micros
 from bidcore._core import Ledger
 from bidcore.budget.pacing import budget_share_micros, day_position
 from bidcore.config import Config
-from bidcore.reference.arms import budget_account
+from bidcore.reference.arms import arm_shares
 from bidcore.reference.money import convert_up
 
 __all__ = [
@@ -135,27 +135,26 @@ def account_budgets(config: Config) -> dict[str, AccountBudget]:
     campaign it applies to, rounded down, in the account ``campaign@experiment:arm``
     (:func:`bidcore.reference.arms.budget_account`), where the campaign's bids in that arm
     hold; the campaign's own account keeps the rest, for requests in no such arm."""
-    budgets: dict[str, AccountBudget] = {}
-    for c in config.campaigns:
-        budget = None if c.daily_budget is None else to_micros(c.daily_budget)
-        rest = budget
-        for layer in config.experiments.layers:
-            for experiment in layer.experiments:
-                if experiment.campaigns and c.id not in experiment.campaigns:
-                    continue
-                for arm in experiment.arms:
-                    if arm.budget_share is None:
-                        continue
-                    account = budget_account(c.id, experiment.key, arm.name)
-                    if budget is None or rest is None:
-                        budgets[account] = AccountBudget(c.id, None)
-                        continue
-                    # Never more than is left: shares may sum a rounding error above 1.
-                    share = min(budget_share_micros(budget, arm.budget_share), rest)
-                    budgets[account] = AccountBudget(c.id, share * NANOS_PER_MICRO)
-                    rest -= share
-        budgets[c.id] = AccountBudget(c.id, None if rest is None else rest * NANOS_PER_MICRO)
-    return budgets
+    # What each campaign's own account keeps: the budget less its arms' shares.
+    rest = {
+        c.id: None if c.daily_budget is None else to_micros(c.daily_budget)
+        for c in config.campaigns
+    }
+    shares: dict[str, AccountBudget] = {}
+    for campaign, account, fraction in arm_shares(config):
+        left = rest[campaign.id]
+        if campaign.daily_budget is None or left is None:
+            shares[account] = AccountBudget(campaign.id, None)
+            continue
+        # Never more than is left: shares may sum a rounding error above 1.
+        part = min(budget_share_micros(to_micros(campaign.daily_budget), fraction), left)
+        shares[account] = AccountBudget(campaign.id, part * NANOS_PER_MICRO)
+        rest[campaign.id] = left - part
+    own = {
+        cid: AccountBudget(cid, None if left is None else left * NANOS_PER_MICRO)
+        for cid, left in rest.items()
+    }
+    return own | shares
 
 
 class BudgetLedger:

@@ -67,7 +67,7 @@ from bidcore.budget.pacing import (
     TargetCurve,
     day_position,
 )
-from bidcore.reference.arms import account_ids
+from bidcore.reference.arms import arm_shares
 from bidcore.reference.money import convert_down, convertible
 
 if TYPE_CHECKING:
@@ -519,9 +519,9 @@ def _paced_budgets(config: Config) -> dict[str, tuple[int | None, tuple[str, ...
             account: (None if b.nanos is None else b.nanos // 1_000, (account,))
             for account, b in account_budgets(config).items()
         }
-    shares: dict[str, list[str]] = {}
-    for account in account_ids(config):  # a campaign's own first, then its shares
-        shares.setdefault(account.split("@")[0], []).append(account)
+    shares: dict[str, list[str]] = {c.id: [c.id] for c in config.campaigns}
+    for arm_share in arm_shares(config):
+        shares[arm_share.campaign.id].append(arm_share.account)
     return {
         c.id: (None if c.daily_budget is None else to_micros(c.daily_budget), tuple(shares[c.id]))
         for c in config.campaigns

@@ -22,12 +22,14 @@ from .view import View
 
 __all__ = [
     "PPM",
+    "ArmShare",
     "Assigned",
     "Settings",
     "account_ids",
     "account_of",
     "arm_model_key",
     "arm_shading",
+    "arm_shares",
     "assigned_arms",
     "budget_account",
     "excluded",
@@ -148,22 +150,33 @@ def account_of(campaign: str, assigned: Sequence[Assigned]) -> str:
     return campaign
 
 
+class ArmShare(NamedTuple):
+    """A campaign's share of its budget under an arm with a ``budget_share``."""
+
+    campaign: Campaign
+    account: str
+    """Its ledger and pacing account, ``campaign@experiment:arm`` (:func:`budget_account`)."""
+    share: float
+
+
+def arm_shares(config: Config) -> list[ArmShare]:
+    """Each campaign's share under each arm with a ``budget_share`` that applies to it, arm by
+    arm in config order (then the campaigns in config order)."""
+    return [
+        ArmShare(c, budget_account(c.id, experiment.key, arm.name), arm.budget_share)
+        for layer in config.experiments.layers
+        for experiment in layer.experiments
+        for arm in experiment.arms
+        if arm.budget_share is not None
+        for c in config.campaigns
+        if not experiment.campaigns or c.id in experiment.campaigns
+    ]
+
+
 def account_ids(config: Config) -> list[str]:
     """Every account of ``config``, as ``Engine.pacing`` lists them: each campaign's, in config
-    order, then each campaign's share under each arm with a ``budget_share`` that applies to
-    it, arm by arm in config order."""
-    ids = [c.id for c in config.campaigns]
-    for layer in config.experiments.layers:
-        for experiment in layer.experiments:
-            for arm in experiment.arms:
-                if arm.budget_share is None:
-                    continue
-                ids += [
-                    budget_account(c.id, experiment.key, arm.name)
-                    for c in config.campaigns
-                    if not experiment.campaigns or c.id in experiment.campaigns
-                ]
-    return ids
+    order, then the arms' shares (:func:`arm_shares`)."""
+    return [c.id for c in config.campaigns] + [s.account for s in arm_shares(config)]
 
 
 def budget_account(campaign: str, experiment: str, arm: str) -> str:
