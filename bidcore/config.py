@@ -157,6 +157,10 @@ class Models(_Struct, frozen=True):
 
     ctr: str | None = None
     cvr: str | None = None
+    win_rate: str | None = None
+    """A regression on the natural log of the CPM (bidder's currency) that wins an imp half the
+    time: with it, first-price shading takes each imp's curve center from the model (the
+    ``[shading]`` scale stays). Its features may not read campaign attributes."""
     scorer: Literal["native", "compiled"] = "native"
 
 

@@ -56,8 +56,9 @@ class Engine(NativeEngine):
 
     The native state is built once, immutable and shared by every thread; ``bid``, ``bid_many``
     and ``explain`` release the GIL. It stays usable in a child process after ``fork``.
-    ``models`` maps roles (``ctr``, ``cvr``) to loaded models with feature specs; by default
-    they are loaded from the artifacts the config names (relative to ``base_dir``).
+    ``models`` maps roles (``ctr``, ``cvr``, and ``win_rate`` for shading) to loaded models
+    with feature specs; by default they are loaded from the artifacts the config names
+    (relative to ``base_dir``).
 
     ``bid``, ``bid_many``, ``explain``, ``counters`` and ``metrics`` are the native engine's
     own methods (this class subclasses :class:`bidcore._core.NativeEngine`), so a call goes
@@ -190,6 +191,8 @@ class Engine(NativeEngine):
 _Monitor = tuple[str, list[float], list[tuple[str, int, list[float]]]]
 
 ROLES: Final = ("ctr", "cvr")
+WIN_RATE: Final = "win_rate"
+"""The key of the win-rate model (``models.win_rate``), which sets shading curves' centers."""
 
 
 def arm_models(config: Config) -> dict[str, str]:
@@ -234,6 +237,8 @@ def _load_models(config: Config, base_dir: str | os.PathLike[str] | None) -> dic
         where = getattr(config.models, role)
         if where is not None:
             models[role] = _load_artifact(base_dir, where, config)
+    if config.models.win_rate is not None:
+        models[WIN_RATE] = _load_artifact(base_dir, config.models.win_rate, config)
     return models
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "bounds",
     "curve",
     "expected_surplus",
+    "model_center",
     "scaled",
     "shaded_price",
     "value_micros",
@@ -96,16 +97,37 @@ class Curve(NamedTuple):
     scale: float
 
 
+def model_center(ln_center: float) -> int | None:
+    """The curve center a win-rate model predicts, in micros of the bidder's currency: the
+    prediction is the natural log of the CPM that wins half the time, so
+    ``floor(exp(ln_center) * 10^6)``, at least 1 and at most 10^15. ``None`` when that is not
+    a finite number (a NaN prediction, an ``exp`` beyond a double): the configured center
+    applies then."""
+    try:
+        scaled = math.exp(ln_center) * 1e6
+    except OverflowError:
+        return None
+    if not math.isfinite(scaled):
+        return None
+    return min(max(math.floor(scaled), 1), 10**15)
+
+
 def curve(
-    config: Config, view: View, media: Media, currency: str, shading: Shading | None = None
+    config: Config,
+    view: View,
+    media: Media,
+    currency: str,
+    shading: Shading | None = None,
+    center_micros: int | None = None,
 ) -> Curve:
     """The first segment of the shading table ``shading`` (the bidder's ``[shading]`` when
     ``None``; an experiment arm's otherwise) matching the request and the bid's media, else the
     table's defaults.
 
-    The configured center is in the bidder's currency (as every config amount is); it is
-    converted down to the bid currency in micros, then to a double, with 1 micro as the least
-    center (``ln 0`` is undefined).
+    The configured center is in the bidder's currency (as every config amount is);
+    ``center_micros`` (the win-rate model's, :func:`model_center`) replaces it when given. The
+    center is converted down to the bid currency in micros, then to a double, with 1 micro as
+    the least center (``ln 0`` is undefined).
     """
     if shading is None:
         shading = config.shading
@@ -121,9 +143,10 @@ def curve(
         ):
             center, scale = segment.center, segment.scale
             break
-    center_micros = convert_down(micros(center), config.bidder.currency, currency, config.fx)
-    assert center_micros is not None
-    return Curve(center=max(center_micros, 1) / 1e6, scale=scale)
+    configured = micros(center) if center_micros is None else center_micros
+    converted = convert_down(configured, config.bidder.currency, currency, config.fx)
+    assert converted is not None
+    return Curve(center=max(converted, 1) / 1e6, scale=scale)
 
 
 def win_rate(price: int, c: Curve) -> float:

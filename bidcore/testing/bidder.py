@@ -10,6 +10,7 @@ exact predictions.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final
@@ -36,11 +37,13 @@ from bidcore.reference.pacing import UNPACED, Pacing
 __all__ = [
     "COUNTRIES",
     "ROLE_SPEC",
+    "WIN_RATE_SPEC",
     "assert_same_decision",
     "configs",
     "pacings",
     "requests",
     "train_role_model",
+    "train_win_rate_model",
 ]
 
 COUNTRIES: Final = ["USA", "GBR", "FRA", "DEU"]
@@ -127,6 +130,66 @@ def train_role_model(
         "num_leaves": 7,
         "min_data_in_leaf": 5,
         "learning_rate": 0.2,
+        "verbose": -1,
+        "num_threads": 1,
+        "deterministic": True,
+        "seed": seed,
+    }
+    data = lightgbm.Dataset(
+        x, y, categorical_feature=spec.categorical_columns(), free_raw_data=False
+    )
+    return lightgbm.train(params, data, num_boost_round=trees), spec
+
+
+WIN_RATE_SPEC: Final = """
+[[features]]
+name = "floor"
+number = "imp.bidfloor"
+[[features]]
+name = "devicetype"
+number = "device.devicetype"
+[[features]]
+name = "area"
+derived = "banner_area"
+[[features]]
+name = "hour"
+derived = "hour_utc"
+[[features]]
+name = "has_ifa"
+derived = "has_ifa"
+[[features]]
+name = "media"
+derived = "media_type"
+"""
+"""The imp's features a win-rate model reads: no campaign attributes (the price that wins an
+imp is the imp's, whoever bids)."""
+
+
+def train_win_rate_model(
+    bodies: Sequence[bytes], *, seed: int, trees: int = 12
+) -> tuple[lightgbm.Booster, FeatureSpec]:
+    """A small regression over :data:`WIN_RATE_SPEC`, trained on ``bodies`` to predict the
+    natural log of the CPM that wins half the time: from $1.50, higher with an ad id and
+    higher floors, lower on phones, with noise."""
+    spec = features.loads(WIN_RATE_SPEC)
+    rng = np.random.default_rng(seed)
+    found = features.matrix_with_index(
+        bodies, spec, timestamps=rng.uniform(1.7e9, 1.8e9, len(bodies)), skip_invalid=True
+    )
+    x = found.values
+    filled = np.nan_to_num(x)
+    y = (
+        math.log(1.5)
+        + 0.4 * filled[:, 4]
+        + 0.3 * np.log1p(np.clip(filled[:, 0], 0.0, 100.0))
+        - 0.3 * (filled[:, 1] == 4)
+        + rng.normal(0.0, 0.1, len(x))
+    )
+    params = {
+        "objective": "regression",
+        "num_leaves": 7,
+        "min_data_in_leaf": 5,
+        "learning_rate": 0.3,
         "verbose": -1,
         "num_threads": 1,
         "deterministic": True,

@@ -92,6 +92,7 @@ impl PyNativeEngine {
         let plan = Plan::from_json(plan).map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
         let mut roles: [Option<RoleModel>; 2] = [None, None];
         let mut arm_models = Vec::new();
+        let mut win_rate = None;
         for (name, (id, scorer, extractor, attributes)) in models {
             let scorer = if let Ok(native) = scorer.cast::<PyTreeEnsemble>() {
                 native.get().scorer()
@@ -103,6 +104,7 @@ impl PyNativeEngine {
             let model = RoleModel { id, scorer, spec: extractor.spec(), attributes };
             match Role::parse(&name) {
                 Some(role) => roles[role as usize] = Some(model),
+                None if name == "win_rate" => win_rate = Some(model),
                 // An arm's model: the plan names it by this key.
                 None if name.contains('/') => arm_models.push((name, model)),
                 None => return Err(PyValueError::new_err(format!("unknown model role {name:?}"))),
@@ -118,6 +120,9 @@ impl PyNativeEngine {
         let log = log.map(|l| l.0.clone());
         let mut engine = Engine::new(plan, roles, arm_models, parser, watch, log)
             .map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
+        if let Some(model) = win_rate {
+            engine = engine.with_win_rate(model).map_err(|err| crate::errors::to_py_err(py, CoreError::Config(err)))?;
+        }
         if let Some(ledger) = ledger {
             engine = engine.with_ledger(Arc::clone(&ledger.0));
         }

@@ -107,6 +107,19 @@ impl Engine {
                 trace.scores.push((role.as_str(), c.predictions[role as usize]));
             }
         }
+        // A candidate shading on the bidder's curve with a win-rate model: the imp's row and
+        // the model's prediction (the log of the curve's center).
+        let at = c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2);
+        if let Some(model) =
+            self.win_rate.as_ref().filter(|_| at == 1 && c.settings.shading == 0 && self.shadings[0].enabled)
+        {
+            let mut row = vec![0.0; model.spec.len()];
+            model.spec.extract(request, c.imp, now, &[], &mut row);
+            let mut prediction = [f64::NAN];
+            model.scorer.predict(&row, &mut prediction);
+            trace.features.push(("win_rate", row));
+            trace.scores.push(("win_rate", prediction[0]));
+        }
         trace
     }
 

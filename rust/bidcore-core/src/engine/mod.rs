@@ -178,6 +178,10 @@ pub struct Scratch {
     /// The hash of the request's user key (`frequency::user_hash`), when it has one usable for
     /// frequency caps.
     user: Option<u64>,
+    /// The imp's center of the bidder's shading curve from the win-rate model (micros of the
+    /// bidder's currency), when it has one and a candidate shades on it.
+    market: Option<i64>,
+    market_row: Vec<f64>,
     /// Whether the winners' feature rows are kept (for the decision log) in `kept_rows`.
     keep_rows: bool,
     kept_rows: Vec<f64>,
@@ -221,6 +225,8 @@ pub struct Engine {
     all: Bitset,
     /// The bidder's models, then the arms'.
     models: Vec<RoleModel>,
+    /// The win-rate model: per imp, the center of the bidder's shading curve (`with_win_rate`).
+    win_rate: Option<RoleModel>,
     /// Per role, the bidder's model in `models`.
     base: [Option<u32>; 2],
     layers: Layers,
@@ -433,6 +439,7 @@ impl Engine {
         let account_campaigns = account_ids.iter().map(|id| id.split('@').next().unwrap_or(id));
         let pacing = Pacing::new(campaigns.len(), account_campaigns);
         Ok(Engine {
+            win_rate: None,
             parser,
             index: TargetingIndex::build(&plan.campaigns),
             all: Bitset::full(plan.campaigns.len()),
@@ -460,6 +467,29 @@ impl Engine {
     /// The engine, registering its bids in `ledger` and holding their cost against the
     /// accounts of limited campaigns (`docs/budget.md`). Engines built on one ledger share
     /// its accounts and bids in flight, so a reload keeps them.
+    /// Takes each imp's center of the bidder's shading curve (table 0; an arm's own curve keeps
+    /// its center) from `model`, a regression on the natural log of the CPM that wins half the
+    /// time, in the bidder's currency (`docs/engine.md`, step 6). The market price is the
+    /// imp's, whichever campaign bids: the model's features may not read campaign attributes.
+    pub fn with_win_rate(mut self, model: RoleModel) -> Result<Engine, String> {
+        if model.scorer.num_features() != model.spec.len() || model.scorer.num_outputs() != 1 {
+            return Err(format!(
+                "the win_rate model takes {} features and gives {} outputs; its spec has {} features (one output needed)",
+                model.scorer.num_features(),
+                model.scorer.num_outputs(),
+                model.spec.len()
+            ));
+        }
+        if !model.attributes.is_empty() {
+            return Err(format!(
+                "the win_rate model reads campaign attributes ({}): the price that wins an imp is the imp's, whoever bids",
+                model.attributes.join(", ")
+            ));
+        }
+        self.win_rate = Some(model);
+        Ok(self)
+    }
+
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Engine {
         self.accounts = self.account_ids.iter().map(|id| ledger.account(id)).collect();
         self.ledger = Some(ledger);
@@ -661,6 +691,7 @@ impl Engine {
                             .or(self.base[r as usize])?;
                         Some((r.as_str(), self.models[chosen as usize].id.clone()))
                     })
+                    .chain(self.win_rate.as_ref().map(|m| ("win_rate", m.id.clone())))
                     .collect(),
             ),
             imps: records,
@@ -893,6 +924,7 @@ impl Engine {
             }
         }
         self.score(request, imp_index, now, scratch);
+        scratch.market = self.market(request, imp_index, deals, now, scratch);
         let candidates = scratch.candidates.len();
         let best = match trace {
             Some(t) => self.rank_all(request, imp, deals, currency, now, scratch, &mut tally, t),
@@ -1066,6 +1098,36 @@ impl Engine {
         if let Some(ppm) = o.multiplier_ppm {
             settings.multiplier_ppm = ppm;
         }
+    }
+
+    /// The imp's center of the bidder's shading curve from the win-rate model: predicted once
+    /// per imp, and only when some candidate shades on the bidder's table (first price, shading
+    /// on, no arm curve of its own).
+    fn market(
+        &self,
+        request: &Request<'_>,
+        imp: usize,
+        deals: &[Deal<'_>],
+        now: f64,
+        scratch: &mut Scratch,
+    ) -> Option<i64> {
+        let model = self.win_rate.as_ref()?;
+        if !self.shadings[0].enabled {
+            return None;
+        }
+        let shades = |c: &Candidate| {
+            c.settings.shading == 0 && c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2) == 1
+        };
+        if !scratch.candidates.iter().any(shades) {
+            return None;
+        }
+        let row = &mut scratch.market_row;
+        row.clear();
+        row.resize(model.spec.len(), 0.0);
+        model.spec.extract(request, imp, now, &[], row);
+        let mut prediction = [f64::NAN];
+        model.scorer.predict(row, &mut prediction);
+        pricing::model_center(prediction[0])
     }
 
     /// Scores the imp's candidates: per role, one block per model the candidates use (the
@@ -1259,9 +1321,9 @@ impl Engine {
         let curves = &mut scratch.curves;
         curves.clear();
         curves.resize(self.shadings.len() * Media::COUNT, None);
-        let budget_arm = scratch.budget_arm;
+        let (budget_arm, market) = (scratch.budget_arm, scratch.market);
         for (k, c) in scratch.candidates.iter_mut().enumerate() {
-            match self.bound(request, deals, c, currency, curves, budget_arm) {
+            match self.bound(request, deals, c, currency, curves, budget_arm, market) {
                 Err(reason) => tally.add(reason),
                 Ok(None) => order.push((c.surplus, k, None)),
                 Ok(Some(curve)) => order.push(((c.upper - c.lower) as f64, k, Some(curve))),
@@ -1323,7 +1385,7 @@ impl Engine {
         for k in 0..scratch.candidates.len() {
             let mut candidate = scratch.candidates[k];
             let priced = self
-                .bound(request, deals, &mut candidate, currency, &mut curves, scratch.budget_arm)
+                .bound(request, deals, &mut candidate, currency, &mut curves, scratch.budget_arm, scratch.market)
                 .map(|curve| {
                     if let Some(curve) = curve {
                         candidate.price = pricing::shade(candidate.lower, candidate.upper, &curve);
@@ -1350,6 +1412,7 @@ impl Engine {
     /// `curves` keeps the imp's curve per shading table and media (it depends on the request,
     /// the table, the media and the currency only), so a curve is found and its `ln(center)`
     /// taken once per imp.
+    #[allow(clippy::too_many_arguments)]
     fn bound(
         &self,
         request: &Request<'_>,
@@ -1358,6 +1421,7 @@ impl Engine {
         currency: &str,
         curves: &mut [Option<Curve>],
         budget_arm: Option<Assigned>,
+        market: Option<i64>,
     ) -> Result<Option<Curve>, Reason> {
         let campaign = &self.campaigns[c.campaign];
         let [p_ctr, p_cvr] = c.predictions;
@@ -1381,7 +1445,11 @@ impl Engine {
         if at == 1 && self.shadings[table].enabled {
             let media = campaign.creatives[c.creative].media;
             let slot = &mut curves[table * Media::COUNT + media as usize];
-            return Ok(Some(*slot.get_or_insert_with(|| self.curve(request, media, currency, &self.shadings[table]))));
+            // The win-rate model's center is the bidder's table's (an arm's curve is its own).
+            let market = if table == 0 { market } else { None };
+            return Ok(Some(
+                *slot.get_or_insert_with(|| self.curve(request, media, currency, &self.shadings[table], market)),
+            ));
         }
         // Second price, or first price unshaded: the bid is the bound, ranked by it.
         c.price = c.upper;
@@ -1390,8 +1458,16 @@ impl Engine {
     }
 
     /// The win-rate curve of shading table `shading` for this request and media, in the bid
-    /// currency's units.
-    fn curve(&self, request: &Request<'_>, media: Media, currency: &str, shading: &Shading) -> Curve {
+    /// currency's units: the first matching segment's (else the table's) center and scale,
+    /// with `market`, the win-rate model's center for the imp, in place of the center.
+    fn curve(
+        &self,
+        request: &Request<'_>,
+        media: Media,
+        currency: &str,
+        shading: &Shading,
+        market: Option<i64>,
+    ) -> Curve {
         let device = request.device.as_deref();
         let country = device.and_then(|d| d.geo.as_ref()).and_then(|g| g.country.as_ref());
         let devicetype = device.and_then(|d| d.devicetype);
@@ -1402,6 +1478,7 @@ impl Engine {
         };
         let (center, scale) =
             shading.segments.iter().find(matches).map_or(shading.default_curve, |s| (s.center, s.scale));
+        let center = market.unwrap_or(center);
         let center = self.fx.convert_down(Micros(center), &self.currency, currency).map_or(0, |m| m.0);
         let center = if center > 0 { center as f64 / 1e6 } else { 1e-6 };
         Curve::new(center, scale)

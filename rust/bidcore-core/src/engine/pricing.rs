@@ -25,6 +25,18 @@ impl Curve {
     }
 }
 
+/// The win-rate curve's center from a win-rate model's prediction `ln_center`, the natural log
+/// of the CPM (bidder's currency units) that wins half the time: `floor(exp(ln_center) * 1e6)`
+/// micros, at least 1 and at most 10^15. None when the prediction is not a number or its
+/// exponential is not finite; the table's configured center applies then.
+pub fn model_center(ln_center: f64) -> Option<i64> {
+    let micros = (ln_center.exp() * 1e6).floor();
+    if !micros.is_finite() {
+        return None;
+    }
+    Some(micros.clamp(1.0, 1e15) as i64)
+}
+
 /// Grid steps of the shading search (33 prices from `lower` to `upper`).
 pub const SHADING_STEPS: i64 = 32;
 
@@ -96,6 +108,20 @@ mod tests {
         assert_eq!(value(GoalKind::Cpc, 500_000, f64::NAN, 0.0), 0);
         assert_eq!(value(GoalKind::Cpc, 500_000, -0.5, 0.0), 0);
         assert_eq!(value(GoalKind::Cpc, 500_000, f64::INFINITY, 0.0), 1_000_000_000_000_000_000);
+    }
+
+    #[test]
+    fn model_centers() {
+        // ln(2.5) predicts $2.50: 2,500,000 micros (floor of the double, which may fall a hair
+        // below: the rule is the floor, the reference takes the same).
+        let c = model_center(2.5f64.ln()).unwrap();
+        assert!((2_499_999..=2_500_000).contains(&c));
+        assert_eq!(model_center(0.0), Some(1_000_000));
+        assert_eq!(model_center(-100.0), Some(1));
+        assert_eq!(model_center(100.0), Some(1_000_000_000_000_000));
+        assert_eq!(model_center(f64::NAN), None);
+        assert_eq!(model_center(f64::INFINITY), None);
+        assert_eq!(model_center(f64::NEG_INFINITY), Some(1));
     }
 
     #[test]
