@@ -30,6 +30,7 @@ from bidcore.errors import ConfigError
 from bidcore.reference import RoleModel
 from bidcore.reference.pricing import model_center
 from bidcore.testing.bidder import (
+    WIN_RATE_HAS_IFA,
     WIN_RATE_SPEC,
     assert_same_decision,
     configs,
@@ -201,7 +202,7 @@ def test_the_center_follows_the_imp(trained: dict[str, tuple[RoleModel, models.M
     explained = engine.explain(with_ifa, now=NOW)
     [candidate] = explained["candidates"]
     row = candidate["features"]["win_rate"]
-    assert row[4] == 1.0  # has_ifa
+    assert row[WIN_RATE_HAS_IFA] == 1.0
     assert candidate["scores"]["win_rate"] == pytest.approx(float(model.predict_one(row)))
 
 

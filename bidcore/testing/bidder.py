@@ -37,6 +37,7 @@ from bidcore.reference.pacing import UNPACED, Pacing
 __all__ = [
     "COUNTRIES",
     "ROLE_SPEC",
+    "WIN_RATE_HAS_IFA",
     "WIN_RATE_SPEC",
     "assert_same_decision",
     "configs",
@@ -63,7 +64,7 @@ CURRENCIES: Final = ["USD", "EUR", "GBP", "JPY"]
 ZONES: Final = ["UTC", "America/New_York", "Asia/Kolkata"]
 NATIVE_REQUEST: Final = '{"ver":"1.2","assets":[{"id":1,"required":1,"title":{"len":90}}]}'
 
-ROLE_SPEC: Final = """
+_REQUEST_FEATURES: Final = """
 [[features]]
 name = "floor"
 number = "imp.bidfloor"
@@ -93,6 +94,12 @@ vocabulary = ["iOS", "Android"]
 name = "placement"
 text = "placement"
 buckets = 16
+"""
+"""The request's and imp's features of the test models (no campaign attributes)."""
+
+ROLE_SPEC: Final = (
+    _REQUEST_FEATURES
+    + """
 [[features]]
 name = "campaign_bid"
 campaign = "campaign_bid"
@@ -100,6 +107,7 @@ campaign = "campaign_bid"
 name = "advertiser"
 campaign = "advertiser"
 """
+)
 
 
 def train_role_model(
@@ -141,28 +149,11 @@ def train_role_model(
     return lightgbm.train(params, data, num_boost_round=trees), spec
 
 
-WIN_RATE_SPEC: Final = """
-[[features]]
-name = "floor"
-number = "imp.bidfloor"
-[[features]]
-name = "devicetype"
-number = "device.devicetype"
-[[features]]
-name = "area"
-derived = "banner_area"
-[[features]]
-name = "hour"
-derived = "hour_utc"
-[[features]]
-name = "has_ifa"
-derived = "has_ifa"
-[[features]]
-name = "media"
-derived = "media_type"
-"""
+WIN_RATE_SPEC: Final = _REQUEST_FEATURES
 """The imp's features a win-rate model reads: no campaign attributes (the price that wins an
 imp is the imp's, whoever bids)."""
+WIN_RATE_HAS_IFA: Final = 5
+"""The column of ``has_ifa`` in :data:`WIN_RATE_SPEC`."""
 
 
 def train_win_rate_model(
@@ -180,7 +171,7 @@ def train_win_rate_model(
     filled = np.nan_to_num(x)
     y = (
         math.log(1.5)
-        + 0.4 * filled[:, 4]
+        + 0.4 * filled[:, WIN_RATE_HAS_IFA]
         + 0.3 * np.log1p(np.clip(filled[:, 0], 0.0, 100.0))
         - 0.3 * (filled[:, 1] == 4)
         + rng.normal(0.0, 0.1, len(x))
