@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from bidcore.config import Campaign, Config, Creative
+from bidcore.engine import WIN_RATE
 from bidcore.features.reference import features_py
 from bidcore.openrtb.reference import inspect_request_py
 
@@ -49,7 +50,7 @@ from .pricing import (
     value_micros,
 )
 from .response import Won, response
-from .scoring import ROLES, WIN_RATE, RoleModel, feature_row, predict_block, roles_needed
+from .scoring import ROLES, RoleModel, feature_row, predict_block, roles_needed
 from .targeting import failed_rule
 from .view import View, lookup
 
@@ -357,23 +358,14 @@ def _score(
                 e.draft.scores[role] = prediction
 
 
-class _Market:
-    """The imp's center of the bidder's shading curve from the win-rate model (micros of the
-    bidder's currency), predicted at the first candidate that shades on it; ``None`` without
-    a model or when its prediction gives no finite center."""
-
-    def __init__(self, view: View, index: int, model: RoleModel | None, *, now: float) -> None:
-        self._view, self._index, self._model, self._now = view, index, model, now
-        self._predicted = False
-        self._center: int | None = None
-
-    def center(self) -> int | None:
-        if self._model is not None and not self._predicted:
-            # The market price is the imp's, whoever bids: no campaign attributes.
-            row = features_py(self._view, self._model.spec, imp=self._index, timestamp=self._now)
-            self._center = model_center(predict_block(self._model, [row])[0])
-            self._predicted = True
-        return self._center
+def _market_center(view: View, index: int, model: RoleModel | None, *, now: float) -> int | None:
+    """Imp ``index``'s center of the bidder's shading curve from the win-rate ``model`` (micros
+    of the bidder's currency); ``None`` without a model or when its prediction gives no finite
+    center. The price that wins an imp is the imp's, whoever bids: no campaign attributes."""
+    if model is None:
+        return None
+    row = features_py(view, model.spec, imp=index, timestamp=now)
+    return model_center(predict_block(model, [row])[0])
 
 
 def _decide_imp(
@@ -414,7 +406,7 @@ def _decide_imp(
                 eligible.append(found)
 
     _score(view, index, eligible, models, now=now)
-    market = _Market(view, index, models.get(WIN_RATE), now=now)
+    market = _market_center(view, index, models.get(WIN_RATE), now=now)
 
     winner: Won | None = None
     winner_cost: int | None = None
@@ -440,7 +432,7 @@ def _decide_imp(
         if auction_type == 1 and shading.enabled:
             # The win-rate model sets the center of the bidder's own table; an arm's curve is
             # its own (`docs/engine.md`, step 6).
-            center = market.center() if shading is config.shading else None
+            center = market if shading is config.shading else None
             c = curve(config, view, e.creative.media, currency, shading, center)
             draft.price = shaded_price(b, c)
             draft.surplus = expected_surplus(b.upper, draft.price, c)

@@ -19,12 +19,9 @@ from bidcore.features.reference import features_py
 
 from .view import View
 
-__all__ = ["ROLES", "WIN_RATE", "RoleModel", "feature_row", "predict_block", "roles_needed"]
+__all__ = ["ROLES", "RoleModel", "feature_row", "predict_block", "roles_needed"]
 
 ROLES: Final = ("ctr", "cvr")
-WIN_RATE: Final = "win_rate"
-"""The win-rate model's key in the models a decision takes: it sets the bidder's shading
-curve's center per imp (``bidcore.reference.pricing.model_center``)."""
 
 _ROLES_BY_GOAL: Final[dict[str, tuple[str, ...]]] = {
     "cpm": (),

@@ -2,7 +2,7 @@
 //! the rule that excluded it, or its features, scores and price arithmetic.
 
 use super::reason::Reason;
-use super::{Candidate, Engine, Role};
+use super::{win_rate_prediction, Candidate, Engine, Role};
 use crate::openrtb::request::{Deal, Imp};
 use crate::openrtb::Request;
 
@@ -109,16 +109,11 @@ impl Engine {
         }
         // A candidate shading on the bidder's curve with a win-rate model: the imp's row and
         // the model's prediction (the log of the curve's center).
-        let at = c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2);
-        if let Some(model) =
-            self.win_rate.as_ref().filter(|_| at == 1 && c.settings.shading == 0 && self.shadings[0].enabled)
-        {
-            let mut row = vec![0.0; model.spec.len()];
-            model.spec.extract(request, c.imp, now, &[], &mut row);
-            let mut prediction = [f64::NAN];
-            model.scorer.predict(&row, &mut prediction);
+        if let Some(model) = self.win_rate.as_ref().filter(|_| self.shades_on_bidder_curve(request, deals, c)) {
+            let mut row = Vec::new();
+            let prediction = win_rate_prediction(model, request, c.imp, now, &mut row);
             trace.features.push(("win_rate", row));
-            trace.scores.push(("win_rate", prediction[0]));
+            trace.scores.push(("win_rate", prediction));
         }
         trace
     }

@@ -464,9 +464,6 @@ impl Engine {
         })
     }
 
-    /// The engine, registering its bids in `ledger` and holding their cost against the
-    /// accounts of limited campaigns (`docs/budget.md`). Engines built on one ledger share
-    /// its accounts and bids in flight, so a reload keeps them.
     /// Takes each imp's center of the bidder's shading curve (table 0; an arm's own curve keeps
     /// its center) from `model`, a regression on the natural log of the CPM that wins half the
     /// time, in the bidder's currency (`docs/engine.md`, step 6). The market price is the
@@ -490,6 +487,9 @@ impl Engine {
         Ok(self)
     }
 
+    /// The engine, registering its bids in `ledger` and holding their cost against the
+    /// accounts of limited campaigns (`docs/budget.md`). Engines built on one ledger share
+    /// its accounts and bids in flight, so a reload keeps them.
     pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Engine {
         self.accounts = self.account_ids.iter().map(|id| ledger.account(id)).collect();
         self.ledger = Some(ledger);
@@ -1101,8 +1101,7 @@ impl Engine {
     }
 
     /// The imp's center of the bidder's shading curve from the win-rate model: predicted once
-    /// per imp, and only when some candidate shades on the bidder's table (first price, shading
-    /// on, no arm curve of its own).
+    /// per imp, and only when some candidate shades on that curve.
     fn market(
         &self,
         request: &Request<'_>,
@@ -1112,22 +1111,16 @@ impl Engine {
         scratch: &mut Scratch,
     ) -> Option<i64> {
         let model = self.win_rate.as_ref()?;
-        if !self.shadings[0].enabled {
+        if !scratch.candidates.iter().any(|c| self.shades_on_bidder_curve(request, deals, c)) {
             return None;
         }
-        let shades = |c: &Candidate| {
-            c.settings.shading == 0 && c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2) == 1
-        };
-        if !scratch.candidates.iter().any(shades) {
-            return None;
-        }
-        let row = &mut scratch.market_row;
-        row.clear();
-        row.resize(model.spec.len(), 0.0);
-        model.spec.extract(request, imp, now, &[], row);
-        let mut prediction = [f64::NAN];
-        model.scorer.predict(row, &mut prediction);
-        pricing::model_center(prediction[0])
+        pricing::model_center(win_rate_prediction(model, request, imp, now, &mut scratch.market_row))
+    }
+
+    /// Whether `c` is shaded on the bidder's own curve (first price, shading on, no arm curve
+    /// of its own): the curve whose center a win-rate model sets.
+    fn shades_on_bidder_curve(&self, request: &Request<'_>, deals: &[Deal<'_>], c: &Candidate) -> bool {
+        c.settings.shading == 0 && self.shadings[0].enabled && auction_type(request, deals, c) == 1
     }
 
     /// Scores the imp's candidates: per role, one block per model the candidates use (the
@@ -1440,9 +1433,8 @@ impl Engine {
         if c.upper < c.lower {
             return Err(if c.upper < c.floor { Reason::BelowFloor } else { Reason::BelowMinBid });
         }
-        let at = c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2);
         let table = usize::from(c.settings.shading);
-        if at == 1 && self.shadings[table].enabled {
+        if auction_type(request, deals, c) == 1 && self.shadings[table].enabled {
             let media = campaign.creatives[c.creative].media;
             let slot = &mut curves[table * Media::COUNT + media as usize];
             // The win-rate model's center is the bidder's table's (an arm's curve is its own).
@@ -1483,6 +1475,23 @@ impl Engine {
         let center = if center > 0 { center as f64 / 1e6 } else { 1e-6 };
         Curve::new(center, scale)
     }
+}
+
+/// The candidate's auction type: its deal's `at` when the deal has one, else the request's,
+/// else 2 (second price).
+fn auction_type(request: &Request<'_>, deals: &[Deal<'_>], c: &Candidate) -> i32 {
+    c.deal.and_then(|d| deals[d].at).or(request.at).unwrap_or(2)
+}
+
+/// The win-rate model's prediction for imp `imp` (the log of its curve's center), the imp's
+/// feature row left in `row`. The model reads no campaign attributes (`with_win_rate`).
+fn win_rate_prediction(model: &RoleModel, request: &Request<'_>, imp: usize, now: f64, row: &mut Vec<f64>) -> f64 {
+    row.clear();
+    row.resize(model.spec.len(), 0.0);
+    model.spec.extract(request, imp, now, &[], row);
+    let mut prediction = [f64::NAN];
+    model.scorer.predict(row, &mut prediction);
+    prediction[0]
 }
 
 /// The record of a body that did not parse.
