@@ -15,6 +15,9 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 export CARGO_TARGET_DIR := $(abspath target)
 
 PY_SOURCES := bidcore tests benchmarks
+# numpy's OpenBLAS keeps worker threads that poll for work: on two cores they take a few percent
+# of the core a benchmark's second thread needs. bidcore's numpy work is small and one-threaded.
+export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: help
 help: ## list the targets

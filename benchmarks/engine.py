@@ -631,17 +631,27 @@ def _time_corpus(engine: bidcore.Engine, bodies: list[bytes], plan: Plan) -> dic
 
 
 def _throughput(
-    call: Callable[[bytes], object], items: list[bytes], threads: int, passes: int
+    make_call: Callable[[], Callable[[bytes], object]],
+    items: list[bytes],
+    threads: int,
+    passes: int,
 ) -> tuple[float, float]:
-    """Calls per second of ``threads`` threads, each calling ``call`` on every item ``passes``
-    times, timed from a common start to the last thread's end; and the process's CPU seconds
-    per wall second meanwhile (2.0: both cores busy)."""
+    """Calls per second of ``threads`` threads, each calling its own ``make_call()`` on its own
+    copy of every item ``passes`` times, timed from a common start to the last thread's end;
+    and the process's CPU seconds per wall second meanwhile (2.0: both cores busy).
+
+    Each thread has its own objects, as each thread of a server has its own requests: objects
+    shared by threads have their reference counts written by both cores on every call, and
+    that cache-line traffic is CPython's cost, not the call's."""
     barrier = threading.Barrier(threads + 1)
 
     def work() -> None:
+        call = make_call()
+        # bytes(bytearray(...)): bytes(b) of a bytes object is that same object.
+        own = [bytes(bytearray(item)) for item in items]
         barrier.wait()
         for _ in range(passes):
-            for item in items:
+            for item in own:
                 call(item)
 
     workers = [threading.Thread(target=work) for _ in range(threads)]
@@ -655,57 +665,96 @@ def _throughput(
     return threads * passes * len(items) / wall, (time.process_time() - cpu) / wall
 
 
-def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
+def _sha256_call() -> Callable[[bytes], object]:
+    return lambda data: hashlib.sha256(data).digest()
+
+
+def _matched_sha256_size(seconds_per_call: float) -> int:
+    """The input size (a multiple of 64 bytes) at which ``hashlib.sha256`` takes about
+    ``seconds_per_call`` a call on this machine, calls included."""
+    sizes = (1 << 10, 16 << 10)
+    costs = []
+    for size in sizes:
+        data, calls = bytes(size), 2_000
+        best = math.inf
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(calls):
+                hashlib.sha256(data).digest()
+            best = min(best, (time.perf_counter() - started) / calls)
+        costs.append(best)
+    per_byte = (costs[1] - costs[0]) / (sizes[1] - sizes[0])
+    fixed = costs[0] - per_byte * sizes[0]
+    return max(64, round((seconds_per_call - fixed) / per_byte / 64) * 64)
 
 
 def _time_threads(engine: bidcore.Engine, bodies: list[bytes], plan: Plan) -> dict[str, Any]:
-    """1 and 2 threads, rounds alternating, on: the corpus, the typical request, and two
-    calibrations from the standard library, SHA-256 of 1 MB (what the machine's cores allow)
-    and of 16 KB (what any call that releases the GIL for ~15 µs gets: CPython hands the GIL
-    over on every call)."""
-    bid = functools.partial(engine.bid, now=NOW)
-    workloads: dict[str, tuple[Callable[[bytes], object], list[bytes]]] = {
-        "corpus": (bid, bodies),
-        "typical": (bid, [TYPICAL_REQUEST] * 500),
-        "calibration": (_sha256, [bytes(1 << 20)] * 8),
-        "calibration_short": (_sha256, [bytes(16 << 10)] * 500),
+    """1 and 2 threads, rounds alternating, on: the corpus, the typical request, and three
+    calibrations from the standard library, SHA-256 of 1 MB (what the machine's cores allow),
+    of 16 KB (what any call that releases the GIL for ~15 µs gets: CPython hands the GIL over
+    on every call), and of the size whose call takes as long as the corpus's average ``bid``
+    call (what any GIL-releasing call of that length gets)."""
+
+    def bid_call() -> Callable[[bytes], object]:
+        # The thread's own bound method and clock value (NOW + 0.0 is a new float object).
+        bid, now = engine.bid, NOW + 0.0
+        return lambda body: bid(body, now=now)
+
+    workloads: dict[str, tuple[Callable[[], Callable[[bytes], object]], list[bytes]]] = {
+        "corpus": (bid_call, bodies),
+        "typical": (bid_call, [TYPICAL_REQUEST] * 500),
+        "calibration": (_sha256_call, [bytes(1 << 20)] * 8),
+        "calibration_short": (_sha256_call, [bytes(16 << 10)] * 500),
     }
     results: dict[str, Any] = {}
     for name, (call, work) in workloads.items():
-        _throughput(call, work, 1, 1)  # warm-up
-        started = time.perf_counter()
-        _throughput(call, work, 1, 1)
-        one_pass = time.perf_counter() - started
-        passes = max(1, round(plan.thread_seconds / one_pass))
-        rates: dict[int, list[float]] = {1: [], 2: []}
-        busy: list[float] = []
-        for turn in range(plan.thread_rounds):
-            for threads in (1, 2) if turn % 2 == 0 else (2, 1):
-                rate, cpu = _throughput(call, work, threads, passes)
-                rates[threads].append(rate)
-                if threads == 2:
-                    busy.append(cpu)
-        one, two = statistics.median(rates[1]), statistics.median(rates[2])
-        # This machine's speed drifts by tens of percent between seconds; a 1-thread and a
-        # 2-thread run measured back to back share the drift, so their ratio is the estimate.
-        paired = statistics.median(b / a for a, b in zip(rates[1], rates[2], strict=True))
-        results[name] = {
-            "calls_per_pass": len(work),
-            "passes": passes,
-            "one_thread_per_s": round(one),
-            "two_threads_per_s": round(two),
-            "ratio": round(paired, 2),
-            "ratio_of_medians": round(two / one, 2),
-            "two_threads_cpu_per_wall": round(statistics.median(busy), 2),
-            "rounds": plan.thread_rounds,
-            "all": {str(k): [round(x) for x in v] for k, v in rates.items()},
-        }
-        _say(
-            f"threads, {name}: 1 -> {one:,.0f}/s, 2 -> {two:,.0f}/s (paired {paired:.2f}x, "
-            f"{statistics.median(busy):.2f} CPUs busy)"
-        )
+        results[name] = _paired_rates(name, call, work, plan)
+    # SHA-256 of the size whose call lasts as long as the corpus's average `bid` call.
+    size = _matched_sha256_size(1.0 / results["corpus"]["one_thread_per_s"])
+    matched = _paired_rates("calibration_matched", _sha256_call, [bytes(size)] * 500, plan)
+    results["calibration_matched"] = {"bytes": size, **matched}
     return results
+
+
+def _paired_rates(
+    name: str,
+    call: Callable[[], Callable[[bytes], object]],
+    work: list[bytes],
+    plan: Plan,
+) -> dict[str, Any]:
+    """1 and 2 threads on ``work``, in rounds alternating their order."""
+    _throughput(call, work, 1, 1)  # warm-up
+    started = time.perf_counter()
+    _throughput(call, work, 1, 1)
+    one_pass = time.perf_counter() - started
+    passes = max(1, round(plan.thread_seconds / one_pass))
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    busy: list[float] = []
+    for turn in range(plan.thread_rounds):
+        for threads in (1, 2) if turn % 2 == 0 else (2, 1):
+            rate, cpu = _throughput(call, work, threads, passes)
+            rates[threads].append(rate)
+            if threads == 2:
+                busy.append(cpu)
+    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+    # This machine's speed drifts by tens of percent between seconds; a 1-thread and a
+    # 2-thread run measured back to back share the drift, so their ratio is the estimate.
+    paired = statistics.median(b / a for a, b in zip(rates[1], rates[2], strict=True))
+    _say(
+        f"threads, {name}: 1 -> {one:,.0f}/s, 2 -> {two:,.0f}/s (paired {paired:.2f}x, "
+        f"{statistics.median(busy):.2f} CPUs busy)"
+    )
+    return {
+        "calls_per_pass": len(work),
+        "passes": passes,
+        "one_thread_per_s": round(one),
+        "two_threads_per_s": round(two),
+        "ratio": round(paired, 2),
+        "ratio_of_medians": round(two / one, 2),
+        "two_threads_cpu_per_wall": round(statistics.median(busy), 2),
+        "rounds": plan.thread_rounds,
+        "all": {str(k): [round(x) for x in v] for k, v in rates.items()},
+    }
 
 
 # ---- the report ----------------------------------------------------------------------------
@@ -816,6 +865,11 @@ def markdown(report: dict[str, Any]) -> str:
         "calibration_short": "`hashlib.sha256` of 16 KB (GIL released, ~15 µs a call)",
     }
     for name, t in report["threads"].items():
+        if name == "calibration_matched":
+            names[name] = (
+                f"`hashlib.sha256` of {t['bytes']:,} B (GIL released, as long a call as "
+                "the corpus's average `bid`)"
+            )
         lines.append(
             f"| {names.get(name, name)} | {t['one_thread_per_s']:,}/s | "
             f"{t['two_threads_per_s']:,}/s | {t['ratio']:.2f}x | "
