@@ -175,20 +175,28 @@ impl PyNativeEngine {
         now: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let now = now.unwrap_or_else(wall_clock);
-        let results = detached(py, || {
-            let mut results = Vec::with_capacity(bodies.len());
+        // Every response goes into one buffer, each marked by its span: no vector allocated
+        // and regrown per body.
+        let (responses, spans) = detached(py, || {
+            let mut responses = Vec::new();
+            let mut spans = Vec::with_capacity(bodies.len());
             SCRATCH.with(|scratch| {
                 let scratch = &mut scratch.borrow_mut().decision;
                 for body in &bodies {
-                    let mut out = Vec::new();
-                    let outcome = with_arena(|arena| self.engine.bid(body, now, None, arena, scratch, &mut out));
-                    results.push(matches!(outcome, Ok(Outcome::Bid)).then_some(out));
+                    let start = responses.len();
+                    let outcome = with_arena(|arena| self.engine.bid(body, now, None, arena, scratch, &mut responses));
+                    if matches!(outcome, Ok(Outcome::Bid)) {
+                        spans.push(Some(start..responses.len()));
+                    } else {
+                        responses.truncate(start);
+                        spans.push(None);
+                    }
                 }
             });
-            Ok::<_, CoreError>(results)
+            Ok::<_, CoreError>((responses, spans))
         })?;
         let items: Vec<Option<Bound<'py, PyBytes>>> =
-            results.into_iter().map(|r| r.map(|bytes| PyBytes::new(py, &bytes))).collect();
+            spans.into_iter().map(|span| span.map(|span| PyBytes::new(py, &responses[span]))).collect();
         PyList::new(py, items)
     }
 

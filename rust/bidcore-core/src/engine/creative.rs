@@ -4,6 +4,7 @@
 use super::plan::CreativePlan;
 use super::reason::Reason;
 use crate::openrtb::request::Imp;
+use crate::openrtb::response::json_string_body;
 use crate::openrtb::{Request, Str};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +50,16 @@ pub enum Placeholder {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
-    Text(String),
+    /// Literal text, escaped for a JSON string once, at load: templates are only ever written
+    /// into the response's JSON.
+    Json(String),
     Value(Placeholder),
+}
+
+impl Piece {
+    fn text(text: &str) -> Piece {
+        Piece::Json(json_string_body(text))
+    }
 }
 
 /// A template cut at its placeholders once, at load.
@@ -94,7 +103,7 @@ impl Template {
                 Some(Err(message)) => return Err(message),
                 Some(Ok((found, end))) => {
                     if !literal.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                        pieces.push(Piece::text(&std::mem::take(&mut literal)));
                     }
                     pieces.push(Piece::Value(found));
                     rest = &after[end + 1..];
@@ -108,7 +117,7 @@ impl Template {
         }
         literal.push_str(rest);
         if !literal.is_empty() {
-            pieces.push(Piece::Text(literal));
+            pieces.push(Piece::text(&literal));
         }
         Ok(Template(pieces))
     }
@@ -117,29 +126,42 @@ impl Template {
         self.0.contains(&Piece::Value(placeholder))
     }
 
-    /// Appends the template to `out` with each placeholder's value percent-encoded.
-    pub fn fill<'v>(&self, values: &dyn Fn(Placeholder) -> &'v str, out: &mut String) {
+    /// Appends the template, each placeholder's value percent-encoded, as a JSON string
+    /// literal, quotes included. The literal text was escaped at load, and a percent-encoded
+    /// value is unreserved characters and `%` only, which JSON leaves as they are: the bytes
+    /// are those of `write_json_string` on the filled text.
+    pub fn fill_json<'v>(&self, values: &dyn Fn(Placeholder) -> &'v str, out: &mut String) {
+        out.push('"');
         for piece in &self.0 {
             match piece {
-                Piece::Text(text) => out.push_str(text),
+                Piece::Json(json) => out.push_str(json),
                 Piece::Value(p) => percent_encode(values(*p), out),
             }
         }
+        out.push('"');
     }
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn percent_encode(value: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in value.as_bytes() {
+    // Runs of unreserved characters are copied whole (ids usually are one run).
+    let mut start = 0;
+    for (i, &b) in value.as_bytes().iter().enumerate() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
+            continue;
         }
+        if start < i {
+            // A run of ASCII: both ends are on char boundaries (a multi-byte character's
+            // bytes are all encoded, so a run never starts inside one).
+            out.push_str(&value[start..i]);
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+        start = i + 1;
     }
+    out.push_str(&value[start..]);
 }
 
 #[derive(Debug, Clone)]
@@ -270,18 +292,58 @@ impl Creative {
 mod tests {
     use super::*;
 
-    fn fill(template: &str) -> String {
-        let t = Template::parse(template).unwrap();
+    fn fill_with(template: &str, value: &str) -> Option<String> {
+        let t = Template::parse(template).ok()?;
         let mut out = String::new();
-        t.fill(
+        t.fill_json(
             &|p| match p {
-                Placeholder::Campaign => "c 1/é",
+                Placeholder::Campaign => value,
                 Placeholder::PriceBucket => "1.20",
                 _ => "x",
             },
             &mut out,
         );
-        out
+        Some(out)
+    }
+
+    /// The filled text (the JSON literal decoded).
+    fn fill(template: &str) -> String {
+        let json = fill_with(template, "c 1/é").unwrap();
+        serde_json::from_str(&json).expect("a JSON string literal")
+    }
+
+    proptest::proptest! {
+        /// Runs copied whole or byte by byte, the same encoding.
+        #[test]
+        fn percent_encoding_is_byte_by_byte(value in "\\PC{0,16}") {
+            let mut expected = String::new();
+            for &b in value.as_bytes() {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    expected.push(char::from(b));
+                } else {
+                    expected.push_str(&format!("%{b:02X}"));
+                }
+            }
+            let mut out = String::new();
+            percent_encode(&value, &mut out);
+            proptest::prop_assert_eq!(out, expected);
+        }
+
+        /// The literal is a JSON string escaped exactly as `write_json_string` escapes its
+        /// text: the bytes the response writer wrote when it escaped each filled template whole.
+        #[test]
+        fn json_fill_is_the_writers_escaping(
+            template in "[a-z{}$\"\\\\<>/\n\t\u{1}\u{7f}é😀 ]{0,40}",
+            value in "\\PC{0,12}",
+        ) {
+            for text in [template.as_str(), "{campaign}", "a\"{campaign}\"\n"] {
+                let Some(json) = fill_with(text, &value) else { continue };
+                let decoded: String = serde_json::from_str(&json).expect("a JSON string literal");
+                let mut escaped = Vec::new();
+                crate::openrtb::response::write_json_string(&decoded, &mut escaped);
+                proptest::prop_assert_eq!(json.as_bytes(), &escaped[..]);
+            }
+        }
     }
 
     #[test]

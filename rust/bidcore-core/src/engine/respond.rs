@@ -1,20 +1,23 @@
 //! The bid response: one seat, one bid per imp that has a winner.
 
+use std::ops::Range;
+
 use super::creative::{Media, Placeholder, Template};
 use super::ledger::token_text;
 use super::pricing::price_bucket;
 use super::{Candidate, Engine};
 use crate::money::Micros;
-use crate::openrtb::response::{write_response, Bid, BidResponse, SeatBid};
+use crate::openrtb::response::{write_response, Bid, BidResponse, SeatBid, Text};
 use crate::openrtb::Request;
 
-/// The strings a bid owns (filled templates and its id); its other fields borrow the config.
-struct Owned {
-    id: String,
-    adm: Option<String>,
-    nurl: Option<String>,
-    burl: Option<String>,
-    lurl: Option<String>,
+/// Where a bid's own strings sit in the response's one rendering buffer: its id as text, its
+/// filled templates as JSON string literals.
+struct Rendered {
+    id: Range<usize>,
+    adm: Option<Range<usize>>,
+    nurl: Option<Range<usize>>,
+    burl: Option<Range<usize>>,
+    lurl: Option<Range<usize>>,
 }
 
 impl Engine {
@@ -28,7 +31,10 @@ impl Engine {
     ) {
         let request_id = request.id.as_ref().map_or("", |s| s.as_str());
         let imps = request.imp.as_deref().unwrap_or(&[]);
-        let owned: Vec<Owned> = winners
+        // Every bid's id and filled templates go into one buffer (one allocation per
+        // response, not five per bid); a template's literal text was JSON-escaped at load.
+        let mut text = String::with_capacity(1024);
+        let rendered: Vec<Rendered> = winners
             .iter()
             .map(|w| {
                 let campaign = &self.campaigns[w.campaign];
@@ -48,15 +54,20 @@ impl Engine {
                         Placeholder::Bid => token,
                     }
                 };
-                let fill = |t: &Option<Template>| {
+                let start = text.len();
+                text.push_str(imp_id);
+                text.push('-');
+                text.push_str(&campaign.id);
+                let id = start..text.len();
+                let mut fill = |t: &Option<Template>| {
                     t.as_ref().map(|t| {
-                        let mut s = String::new();
-                        t.fill(&value, &mut s);
-                        s
+                        let start = text.len();
+                        t.fill_json(&value, &mut text);
+                        start..text.len()
                     })
                 };
-                Owned {
-                    id: format!("{imp_id}-{}", campaign.id),
+                Rendered {
+                    id,
                     adm: fill(&creative.markup),
                     nurl: fill(&creative.nurl),
                     burl: fill(&creative.burl),
@@ -64,10 +75,11 @@ impl Engine {
                 }
             })
             .collect();
+        let json = |span: &Option<Range<usize>>| span.clone().map(|span| Text::Json(&text[span]));
         let bids = winners
             .iter()
-            .zip(&owned)
-            .map(|(w, o)| {
+            .zip(&rendered)
+            .map(|(w, r)| {
                 let campaign = &self.campaigns[w.campaign];
                 let creative = &campaign.creatives[w.creative];
                 let deals = imps[w.imp].pmp.as_deref().and_then(|p| p.deals.as_deref()).unwrap_or(&[]);
@@ -75,14 +87,14 @@ impl Engine {
                 let timed = matches!(creative.media, Media::Video | Media::Audio);
                 let as_i32 = |v: Option<u32>| v.and_then(|v| i32::try_from(v).ok());
                 Bid {
-                    id: &o.id,
+                    id: &text[r.id.clone()],
                     impid: imps[w.imp].id.as_ref().map_or("", |s| s.as_str()),
                     price: Micros(w.price),
                     adid: Some(&creative.id),
-                    nurl: o.nurl.as_deref(),
-                    burl: o.burl.as_deref(),
-                    lurl: o.lurl.as_deref(),
-                    adm: o.adm.as_deref(),
+                    nurl: json(&r.nurl),
+                    burl: json(&r.burl),
+                    lurl: json(&r.lurl),
+                    adm: json(&r.adm),
                     adomain: creative.adomain.iter().map(String::as_str).collect(),
                     bundle: creative.bundle.as_deref(),
                     cid: Some(&campaign.id),

@@ -30,10 +30,10 @@ pub struct Bid<'a> {
     pub impid: &'a str,
     pub price: Micros,
     pub adid: Option<&'a str>,
-    pub nurl: Option<&'a str>,
-    pub burl: Option<&'a str>,
-    pub lurl: Option<&'a str>,
-    pub adm: Option<&'a str>,
+    pub nurl: Option<Text<'a>>,
+    pub burl: Option<Text<'a>>,
+    pub lurl: Option<Text<'a>>,
+    pub adm: Option<Text<'a>>,
     pub adomain: Vec<&'a str>,
     pub bundle: Option<&'a str>,
     pub iurl: Option<&'a str>,
@@ -49,6 +49,21 @@ pub struct Bid<'a> {
     pub exp: Option<i32>,
     /// Raw JSON written as is; the caller guarantees it is valid JSON.
     pub ext: Option<&'a str>,
+}
+
+/// A string member's value: text the writer escapes, or a JSON string literal written as is
+/// (a filled template, escaped once when the config was loaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text<'a> {
+    Plain(&'a str),
+    /// A complete JSON string literal, quotes included; the caller guarantees it is one.
+    Json(&'a str),
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(text: &'a str) -> Self {
+        Text::Plain(text)
+    }
 }
 
 /// Writes `response` as compact JSON, appending to `out`.
@@ -105,10 +120,10 @@ fn write_bid(bid: &Bid<'_>, out: &mut Vec<u8>) {
     w.key("price");
     bid.price.write_decimal(w.out);
     w.opt_string("adid", bid.adid);
-    w.opt_string("nurl", bid.nurl);
-    w.opt_string("burl", bid.burl);
-    w.opt_string("lurl", bid.lurl);
-    w.opt_string("adm", bid.adm);
+    w.opt_text("nurl", bid.nurl);
+    w.opt_text("burl", bid.burl);
+    w.opt_text("lurl", bid.lurl);
+    w.opt_text("adm", bid.adm);
     w.strings("adomain", &bid.adomain);
     w.opt_string("bundle", bid.bundle);
     w.opt_string("iurl", bid.iurl);
@@ -161,6 +176,17 @@ impl<'o> ObjectWriter<'o> {
     fn opt_string(&mut self, key: &str, value: Option<&str>) {
         if let Some(value) = value {
             self.string(key, value);
+        }
+    }
+
+    fn opt_text(&mut self, key: &str, value: Option<Text<'_>>) {
+        match value {
+            Some(Text::Plain(text)) => self.string(key, text),
+            Some(Text::Json(literal)) => {
+                self.key(key);
+                self.out.extend_from_slice(literal.as_bytes());
+            }
+            None => {}
         }
     }
 
@@ -258,6 +284,15 @@ pub fn write_json_string(value: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// `value` as the inside of a JSON string (no quotes), escaped as `write_json_string` escapes
+/// it: for text escaped once and written many times.
+pub fn json_string_body(value: &str) -> String {
+    let mut out = Vec::with_capacity(value.len() + 2);
+    write_json_string(value, &mut out);
+    // UTF-8 runs are copied whole and the escapes are ASCII, so this is `value`'s escaped text.
+    String::from_utf8_lossy(&out[1..out.len() - 1]).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,10 +312,10 @@ mod tests {
             impid: "1",
             price: Micros(2_345_000),
             adid: Some("ad"),
-            nurl: Some("https://win.example/?p=${AUCTION_PRICE}"),
-            burl: Some("https://bill.example/"),
-            lurl: Some("https://loss.example/?r=${AUCTION_LOSS}"),
-            adm: Some("<div class=\"ad\">\n</div>"),
+            nurl: Some("https://win.example/?p=${AUCTION_PRICE}".into()),
+            burl: Some("https://bill.example/".into()),
+            lurl: Some("https://loss.example/?r=${AUCTION_LOSS}".into()),
+            adm: Some("<div class=\"ad\">\n</div>".into()),
             adomain: vec!["advertiser.com"],
             bundle: Some("com.example.app"),
             iurl: Some("https://img.example/1.png"),
