@@ -1062,7 +1062,7 @@ impl Engine {
         scratch.settings = self.bidder_settings();
         scratch.scoped.clear();
         for a in &scratch.assigned {
-            if !self.layers.arm(a).acts() {
+            if !self.layers.acts(a) {
                 continue;
             }
             if self.layers.experiment(a).scoped() {
