@@ -18,6 +18,7 @@ from typing import Any, Final
 import lightgbm
 import msgspec
 import numpy as np
+import numpy.typing as npt
 from hypothesis import strategies as st
 
 from bidcore import features
@@ -133,20 +134,7 @@ def train_role_model(
         -3.0 + 0.4 * filled[:, 0] + 0.3 * filled[:, 9] - 0.5 * filled[:, 10] + 0.2 * filled[:, 1]
     )
     y = (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(np.float64)
-    params = {
-        "objective": "binary",
-        "num_leaves": 7,
-        "min_data_in_leaf": 5,
-        "learning_rate": 0.2,
-        "verbose": -1,
-        "num_threads": 1,
-        "deterministic": True,
-        "seed": seed,
-    }
-    data = lightgbm.Dataset(
-        x, y, categorical_feature=spec.categorical_columns(), free_raw_data=False
-    )
-    return lightgbm.train(params, data, num_boost_round=trees), spec
+    return _train_small(x, y, spec, objective="binary", learning_rate=0.2, seed=seed, trees=trees)
 
 
 WIN_RATE_SPEC: Final = _REQUEST_FEATURES
@@ -176,11 +164,28 @@ def train_win_rate_model(
         - 0.3 * (filled[:, 1] == 4)
         + rng.normal(0.0, 0.1, len(x))
     )
+    return _train_small(
+        x, y, spec, objective="regression", learning_rate=0.3, seed=seed, trees=trees
+    )
+
+
+def _train_small(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    spec: FeatureSpec,
+    *,
+    objective: str,
+    learning_rate: float,
+    seed: int,
+    trees: int,
+) -> tuple[lightgbm.Booster, FeatureSpec]:
+    """A small, deterministic LightGBM model (7 leaves a tree, one thread) over ``spec``'s
+    columns, its categorical ones declared."""
     params = {
-        "objective": "regression",
+        "objective": objective,
         "num_leaves": 7,
         "min_data_in_leaf": 5,
-        "learning_rate": 0.3,
+        "learning_rate": learning_rate,
         "verbose": -1,
         "num_threads": 1,
         "deterministic": True,

@@ -162,10 +162,7 @@ impl Hot {
             && only.device_types.is_empty()
             && only.ranges.len() <= HOT_ARMS
             && layer.sources.len() <= HOT_SOURCES;
-        let Ok(first_arm) = u32::try_from(only.first_arm) else { return hot };
-        if !fits {
-            return hot;
-        }
+        let (true, Ok(first_arm)) = (fits, u32::try_from(only.first_arm)) else { return hot };
         hot.sources[..layer.sources.len()].copy_from_slice(&layer.sources);
         hot.source_count = layer.sources.len() as u8;
         hot.ranges[..only.ranges.len()].copy_from_slice(&only.ranges);
@@ -327,7 +324,8 @@ impl Layers {
     /// hashing. Otherwise the unit id's state is kept (and shared by the layers reading the
     /// same source) and continued by the layer's namespace suffix, and a layer of one
     /// experiment hashes its arm alongside (`Fnv::pair`). Hash v2 continues the seed's state,
-    /// computed at build.
+    /// computed at build. The common layer (one experiment spanning it, no filters, at most
+    /// [`HOT_ARMS`] arms) is read from its [`Hot`] line alone.
     pub fn assign(&self, request: &Request<'_>, out: &mut Vec<Assigned>) {
         out.clear();
         if self.layers.is_empty() {
@@ -353,39 +351,26 @@ impl Layers {
         };
         for (l, (hot, layer)) in self.hot.iter().zip(&self.layers).enumerate() {
             if hot.fast {
-                let found = hot.sources[..usize::from(hot.source_count)]
-                    .iter()
-                    .chain(std::iter::once(&Source::RequestId))
-                    .filter(|s| personal || !s.personal())
-                    .find_map(|&s| Some((s, s.read(request)?)));
-                let Some((source, unit)) = found else { continue };
-                let n = match hot.version {
-                    // v1 hashes the seed after the unit id: its text is in the experiment.
-                    HashVersion::V1 => unit_state(source, unit).text(&layer.experiments[0].seed).finish() % 1000,
-                    HashVersion::V2 => v2_bucket(hot.seed_state.text(unit)),
+                let Some((source, unit)) = unit_of(&hot.sources[..usize::from(hot.source_count)], request, personal)
+                else {
+                    continue;
                 };
-                let ranges = &hot.ranges[..usize::from(hot.arm_count)];
-                let Some(arm) = ranges.iter().position(|&(lo, hi)| lo <= n && n < hi) else { continue };
+                // v1 hashes the seed after the unit id: its text is in the experiment.
+                let seed = &layer.experiments[0].seed;
+                let n = spanning_bucket(hot.version, || unit_state(source, unit), hot.seed_state, seed, unit);
+                let Some(arm) = arm_in(&hot.ranges[..usize::from(hot.arm_count)], n) else { continue };
                 let index = hot.first_arm + arm as u32;
                 out.push(Assigned { layer: l as u16, experiment: 0, arm: arm as u16, index, source });
                 continue;
             }
-            let found = layer
-                .sources
-                .iter()
-                .chain(std::iter::once(&Source::RequestId))
-                .filter(|s| personal || !s.personal())
-                .find_map(|&s| Some((s, s.read(request)?)));
-            let Some((source, unit)) = found else { continue };
+            let Some((source, unit)) = unit_of(&layer.sources, request, personal) else { continue };
             let (e, n) = match layer.experiments.as_slice() {
                 [only] if only.namespace == (0, 1000) => {
                     if !admits(only) {
                         continue;
                     }
-                    let n = match layer.version {
-                        HashVersion::V1 => unit_state(source, unit).text(&only.seed).finish() % 1000,
-                        HashVersion::V2 => v2_bucket(only.seed_state.text(unit)),
-                    };
+                    let n =
+                        spanning_bucket(layer.version, || unit_state(source, unit), only.seed_state, &only.seed, unit);
                     (0, n)
                 }
                 experiments => {
@@ -417,11 +402,45 @@ impl Layers {
                 }
             };
             let experiment = &layer.experiments[e];
-            let Some(arm) = experiment.ranges.iter().position(|&(lo, hi)| lo <= n && n < hi) else { continue };
+            let Some(arm) = arm_in(&experiment.ranges, n) else { continue };
             let index = (experiment.first_arm + arm) as u32;
             out.push(Assigned { layer: l as u16, experiment: e as u16, arm: arm as u16, index, source });
         }
     }
+}
+
+/// The unit id from the first of `sources` present, the request id last; personal sources only
+/// when the request allows personal data.
+#[inline]
+fn unit_of<'r>(sources: &[Source], request: &'r Request<'_>, personal: bool) -> Option<(Source, &'r str)> {
+    sources
+        .iter()
+        .chain(std::iter::once(&Source::RequestId))
+        .filter(|s| personal || !s.personal())
+        .find_map(|&s| Some((s, s.read(request)?)))
+}
+
+/// The arm bucket in a layer whose one experiment spans it: v1 `fnv(unit + seed) % 1000` from
+/// the unit id's state (`unit_state`, shared by layers reading the same source), v2
+/// `fnv(str(fnv(seed + unit))) % 10000` from the seed's state.
+#[inline]
+fn spanning_bucket(
+    version: HashVersion,
+    unit_state: impl FnOnce() -> Fnv,
+    seed_state: Fnv,
+    seed: &str,
+    unit: &str,
+) -> u32 {
+    match version {
+        HashVersion::V1 => unit_state().text(seed).finish() % 1000,
+        HashVersion::V2 => v2_bucket(seed_state.text(unit)),
+    }
+}
+
+/// The arm whose `[lo, hi)` bucket range holds `n`, if one does.
+#[inline]
+fn arm_in(ranges: &[(u32, u32)], n: u32) -> Option<usize> {
+    ranges.iter().position(|&(lo, hi)| lo <= n && n < hi)
 }
 
 /// The pseudonymous key of a request's unit in the decision log (`bidcore.experiments.unit_key`).

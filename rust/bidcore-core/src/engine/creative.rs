@@ -338,7 +338,9 @@ mod tests {
         ) {
             for text in [template.as_str(), "{campaign}", "a\"{campaign}\"\n"] {
                 let Some(json) = fill_with(text, &value) else { continue };
-                let decoded: String = serde_json::from_str(&json).expect("a JSON string literal");
+                let Ok(decoded) = serde_json::from_str::<String>(&json) else {
+                    return Err(proptest::test_runner::TestCaseError::fail(format!("not a JSON string literal: {json}")));
+                };
                 let mut escaped = Vec::new();
                 crate::openrtb::response::write_json_string(&decoded, &mut escaped);
                 proptest::prop_assert_eq!(json.as_bytes(), &escaped[..]);
