@@ -17,6 +17,7 @@ import random
 import string
 import sys
 from collections.abc import Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -987,9 +988,11 @@ def test_arm_shares_are_the_weights(
     observed.append(SHARE_IDS - sum(observed))
     expected.append(1 - sum(expected))
     _assert_sampled(observed, expected)
-    # Each arm's integer range is its weight times the coverage, to a bucket.
+    # Each arm's integer range is its weight times the coverage, to a bucket (exact rationals:
+    # in floats, a range exactly one bucket off compared as 1/1000 + 9e-19 once).
+    coverage = Fraction(min(max(experiment.coverage, 0), 1))
     for (a, b), weight in zip(compiled.ranges, experiment.weights, strict=True):
-        assert abs((b - a) / buckets - weight * min(max(experiment.coverage, 0), 1)) <= 1 / buckets
+        assert abs(Fraction(b - a, buckets) - Fraction(weight) * coverage) <= Fraction(1, buckets)
 
 
 # --- bidcore's own vectors --------------------------------------------------------------------
