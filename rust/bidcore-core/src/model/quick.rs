@@ -102,17 +102,26 @@ pub(super) struct Quick {
 /// Features whose splits use at most this many distinct thresholds can be binned.
 const MAX_BINS: usize = 64;
 
+/// Leaf bits for every tree a model can have (tree indices are `u16`): indexed by a `u16`, an
+/// update needs no bounds check. Only the first pages, as many as the model has trees, are ever
+/// touched.
+type TreeMasks = [u64; 1 << 16];
+
 /// Each thread's working memory: leaf bits after a block's shared features, one row's leaf
 /// bits, and the features that vary within the block.
 struct Scratch {
-    shared: Vec<u64>,
-    masks: Vec<u64>,
+    shared: Box<TreeMasks>,
+    masks: Box<TreeMasks>,
     varying: Vec<usize>,
+}
+
+fn tree_masks() -> Box<TreeMasks> {
+    vec![0u64; 1 << 16].into_boxed_slice().try_into().expect("1 << 16 masks")
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> =
-        const { RefCell::new(Scratch { shared: Vec::new(), masks: Vec::new(), varying: Vec::new() }) };
+        RefCell::new(Scratch { shared: tree_masks(), masks: tree_masks(), varying: Vec::new() });
 }
 
 /// Splits of one feature, gathered while reading the trees.
@@ -337,19 +346,17 @@ impl Quick {
             let Scratch { shared, masks, varying } = &mut *scratch.borrow_mut();
             if rows.len() == num_features {
                 // One row: nothing to share.
-                masks.clear();
-                masks.extend_from_slice(&self.initial);
+                masks[..trees].copy_from_slice(&self.initial);
                 for lists in &self.features {
                     self.apply_feature(lists, rows[lists.feature as usize], masks);
                 }
-                self.add_leaves(masks, raw);
+                self.add_leaves(&masks[..trees], raw);
                 return;
             }
             for (block, out) in
                 rows.chunks(num_features * block_rows).zip(raw.chunks_mut(self.num_outputs * block_rows))
             {
-                shared.clear();
-                shared.extend_from_slice(&self.initial);
+                shared[..trees].copy_from_slice(&self.initial);
                 varying.clear();
                 let first = &block[..num_features];
                 for (i, lists) in self.features.iter().enumerate() {
@@ -362,22 +369,20 @@ impl Quick {
                     }
                 }
                 for (row, margins) in block.chunks_exact(num_features).zip(out.chunks_exact_mut(self.num_outputs)) {
-                    masks.clear();
-                    masks.extend_from_slice(shared);
+                    masks[..trees].copy_from_slice(&shared[..trees]);
                     for &i in varying.iter() {
                         let lists = &self.features[i];
                         self.apply_feature(lists, row[lists.feature as usize], masks);
                     }
-                    self.add_leaves(masks, margins);
+                    self.add_leaves(&masks[..trees], margins);
                 }
-                debug_assert_eq!(masks.len(), trees);
             }
         });
     }
 
     /// Clears, in one row's leaf bits, the leaves ruled out by the splits on one feature.
     #[inline(always)]
-    fn apply_feature(&self, lists: &FeatureLists, x: f64, masks: &mut [u64]) {
+    fn apply_feature(&self, lists: &FeatureLists, x: f64, masks: &mut TreeMasks) {
         if x.is_nan() {
             self.apply_list(lists.nan, masks);
             return;
@@ -393,7 +398,7 @@ impl Quick {
 
     /// A feature with splits of several kinds (`x` is not NaN).
     #[inline(always)]
-    fn apply_mixed(&self, lists: &FeatureLists, x: f64, masks: &mut [u64]) {
+    fn apply_mixed(&self, lists: &FeatureLists, x: f64, masks: &mut TreeMasks) {
         self.scan(lists.compare, x, masks);
         if x.abs() <= ZERO_THRESHOLD {
             self.apply_list(lists.zero, masks);
@@ -409,7 +414,7 @@ impl Quick {
 
     /// The categorical splits of a feature (`x` is not NaN).
     #[inline(always)]
-    fn apply_category(&self, lists: &FeatureLists, x: f64, masks: &mut [u64]) {
+    fn apply_category(&self, lists: &FeatureLists, x: f64, masks: &mut TreeMasks) {
         // C++'s cast truncates toward zero (saturating here); negatives are no category.
         let category = x as i64;
         if category >= 0 && category < i64::from(lists.categories) {
@@ -423,7 +428,7 @@ impl Quick {
     /// Applies the sorted splits `x` does not send left: a prefix of the range, found by a
     /// binary search so that applying it needs no test per split.
     #[inline(always)]
-    fn scan(&self, (start, end): (u32, u32), x: f64, masks: &mut [u64]) {
+    fn scan(&self, (start, end): (u32, u32), x: f64, masks: &mut TreeMasks) {
         let (start, end) = (start as usize, end as usize);
         let thresholds = &self.thresholds[start..end];
         let falses = match self.comparison {
@@ -442,7 +447,7 @@ impl Quick {
     /// The binned splits of a feature: the list of the last bin whose threshold `x` is not
     /// sent left by, the same splits [`Self::scan`] would apply one by one.
     #[inline(always)]
-    fn apply_bin(&self, (start, end): (u32, u32), x: f64, masks: &mut [u64]) {
+    fn apply_bin(&self, (start, end): (u32, u32), x: f64, masks: &mut TreeMasks) {
         let thresholds = &self.bin_thresholds[start as usize..end as usize];
         let falses = match self.comparison {
             Comparison::LessEqualF64 => count_prefix(thresholds, |t| t < x),
@@ -457,7 +462,7 @@ impl Quick {
     }
 
     #[inline(always)]
-    fn apply_list(&self, (start, end): (u32, u32), masks: &mut [u64]) {
+    fn apply_list(&self, (start, end): (u32, u32), masks: &mut TreeMasks) {
         let range = start as usize..end as usize;
         for (&tree, &mask) in self.list_trees[range.clone()].iter().zip(&self.list_masks[range]) {
             masks[tree as usize] &= mask;
