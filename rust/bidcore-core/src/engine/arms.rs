@@ -13,13 +13,13 @@ use crate::experiments::{v2_bucket, Fnv, HashVersion};
 use crate::features::fnv1a64;
 use crate::openrtb::Request;
 
-/// Where a unit id is read from, in a layer's order.
+/// Where a unit id is read from, in a layer's order. The discriminant indexes [`Units`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    UserId,
-    BuyerUid,
-    DeviceIfa,
-    RequestId,
+    UserId = 0,
+    BuyerUid = 1,
+    DeviceIfa = 2,
+    RequestId = 3,
 }
 
 impl Source {
@@ -331,7 +331,7 @@ impl Layers {
         if self.layers.is_empty() {
             return;
         }
-        let personal = request.personal_data_allowed();
+        let units = Units::of(request);
         let device = request.device.as_deref();
         let country = device.and_then(|d| d.geo.as_ref()).and_then(|g| g.country.as_ref()).map(|c| c.as_str());
         let devicetype = device.and_then(|d| d.devicetype);
@@ -351,8 +351,7 @@ impl Layers {
         };
         for (l, (hot, layer)) in self.hot.iter().zip(&self.layers).enumerate() {
             if hot.fast {
-                let Some((source, unit)) = unit_of(&hot.sources[..usize::from(hot.source_count)], request, personal)
-                else {
+                let Some((source, unit)) = units.first(&hot.sources[..usize::from(hot.source_count)]) else {
                     continue;
                 };
                 // v1 hashes the seed after the unit id: its text is in the experiment.
@@ -363,7 +362,7 @@ impl Layers {
                 out.push(Assigned { layer: l as u16, experiment: 0, arm: arm as u16, index, source });
                 continue;
             }
-            let Some((source, unit)) = unit_of(&layer.sources, request, personal) else { continue };
+            let Some((source, unit)) = units.first(&layer.sources) else { continue };
             let (e, n) = match layer.experiments.as_slice() {
                 [only] if only.namespace == (0, 1000) => {
                     if !admits(only) {
@@ -409,15 +408,24 @@ impl Layers {
     }
 }
 
-/// The unit id from the first of `sources` present, the request id last; personal sources only
-/// when the request allows personal data.
-#[inline]
-fn unit_of<'r>(sources: &[Source], request: &'r Request<'_>, personal: bool) -> Option<(Source, &'r str)> {
-    sources
-        .iter()
-        .chain(std::iter::once(&Source::RequestId))
-        .filter(|s| personal || !s.personal())
-        .find_map(|&s| Some((s, s.read(request)?)))
+/// A request's unit ids, read once for all layers: by [`Source`], present and not empty, the
+/// personal ones only when the request allows personal data.
+struct Units<'r> {
+    ids: [Option<&'r str>; 4],
+}
+
+impl<'r> Units<'r> {
+    fn of(request: &'r Request<'_>) -> Units<'r> {
+        let personal = request.personal_data_allowed();
+        let read = |s: Source| if personal || !s.personal() { s.read(request) } else { None };
+        Units { ids: [read(Source::UserId), read(Source::BuyerUid), read(Source::DeviceIfa), read(Source::RequestId)] }
+    }
+
+    /// The unit id from the first of `sources` present, the request id last.
+    #[inline]
+    fn first(&self, sources: &[Source]) -> Option<(Source, &'r str)> {
+        sources.iter().chain(std::iter::once(&Source::RequestId)).find_map(|&s| Some((s, self.ids[s as usize]?)))
+    }
 }
 
 /// The arm bucket in a layer whose one experiment spans it: v1 `fnv(unit + seed) % 1000` from
