@@ -570,15 +570,13 @@ impl Engine {
         let late = || deadline.is_some_and(|d| Instant::now() >= d);
         scratch.keep_rows = self.log.is_some();
         self.layers.assign(&request, &mut scratch.assigned);
-        if !scratch.assigned.is_empty() {
-            self.observer.arm_requests(scratch.assigned.iter().map(|a| a.index as usize));
-        }
         let decided = if late() {
             self.request_no_bid(&request, Reason::Late, None)
         } else {
             self.decide(&request, now, scratch, None)
         };
         let mut bid_currency = None;
+        let mut arm_bid = None;
         let outcome = match decided {
             Decided::Bid { .. } if late() => Outcome::NoBid(Reason::Late),
             Decided::Bid { .. } if !self.open_bids(now, scratch) => {
@@ -598,15 +596,16 @@ impl Engine {
                     self.observer.campaign_bid(w.campaign, micros.max(0) as u64);
                     value += micros.max(0) as u64;
                 }
-                if !scratch.assigned.is_empty() {
-                    self.observer.arm_bids(scratch.assigned.iter().map(|a| a.index as usize), imps, value);
-                }
+                arm_bid = Some((imps, value));
                 Outcome::Bid
             }
             Decided::NoBid(reason) => Outcome::NoBid(reason),
         };
         if let Outcome::NoBid(reason) = outcome {
             self.observer.no_bid(reason);
+        }
+        if !scratch.assigned.is_empty() {
+            self.observer.arm_outcome(scratch.assigned.iter().map(|a| a.index as usize), arm_bid);
         }
         self.finish(started, |latency_ns| {
             // A bid's currency is known; a no-bid's is looked up only when there is a log.

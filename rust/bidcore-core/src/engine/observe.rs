@@ -131,7 +131,7 @@ impl Observer {
     /// Counters for `campaigns` campaigns, `arms` experiment arms and, per role, the model to
     /// monitor. Edges must be sorted and finite with at least two entries.
     pub fn new(campaigns: usize, arms: usize, monitors: [Option<MonitorPlan>; 2]) -> Result<Observer, String> {
-        let mut next = CAMPAIGNS + 2 * campaigns + ARM_SLOTS * arms;
+        let mut next = arm_base(campaigns) + ARM_SLOTS * arms;
         let mut bins = |edges: Vec<f64>, what: &str| -> Result<Bins, String> {
             if edges.len() < 2 || edges.iter().any(|e| !e.is_finite()) || edges.windows(2).any(|w| w[0] > w[1]) {
                 return Err(format!("{what}: histogram edges must be finite, sorted and at least two"));
@@ -200,26 +200,20 @@ impl Observer {
     }
 
     fn arm_slot(&self, arm: usize) -> usize {
-        CAMPAIGNS + 2 * self.campaigns + ARM_SLOTS * arm
+        arm_base(self.campaigns) + ARM_SLOTS * arm
     }
 
-    /// A request assigned to each of `arms`.
-    pub fn arm_requests(&self, arms: impl Iterator<Item = usize>) {
+    /// A request assigned to each of `arms`, and what it bid: `imps` imps at `micros` of the
+    /// bidder's currency in all (zero and zero for a no-bid). An arm's four counters share a
+    /// line, so each arm is one line's worth of adds.
+    pub fn arm_outcome(&self, arms: impl Iterator<Item = usize>, bid: Option<(u64, u64)>) {
         let shard = self.shard();
+        let (bids, imps, micros) = match bid {
+            Some((imps, micros)) => (1, imps, micros),
+            None => (0, 0, 0),
+        };
         for arm in arms {
-            shard.add(self.arm_slot(arm), 1);
-        }
-    }
-
-    /// A bid of a request in each of `arms`: `imps` imps at `micros` of the bidder's currency
-    /// in all.
-    pub fn arm_bids(&self, arms: impl Iterator<Item = usize>, imps: u64, micros: u64) {
-        let shard = self.shard();
-        for arm in arms {
-            let slot = self.arm_slot(arm);
-            shard.add(slot + 1, 1);
-            shard.add(slot + 2, imps);
-            shard.add(slot + 3, micros);
+            shard.add_run(self.arm_slot(arm), [1, bids, imps, micros]);
         }
     }
 
@@ -285,6 +279,12 @@ impl Observer {
     }
 }
 
+/// The first arm counter: after the campaigns', at a multiple of [`ARM_SLOTS`], so an arm's
+/// counters never straddle two lines.
+fn arm_base(campaigns: usize) -> usize {
+    (CAMPAIGNS + 2 * campaigns).next_multiple_of(ARM_SLOTS)
+}
+
 /// A thread's shard: its own (`owned`: no other thread writes it) or the shared one.
 struct Shard<'a> {
     lines: &'a [Line],
@@ -301,6 +301,24 @@ impl Shard<'_> {
             counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
         } else {
             counter.fetch_add(n, Relaxed);
+        }
+    }
+
+    /// Adds `values` to the [`ARM_SLOTS`] counters from `slot`, a multiple of [`ARM_SLOTS`]:
+    /// they are one line's (its first half or its second), found once.
+    #[inline]
+    fn add_run(&self, slot: usize, values: [u64; ARM_SLOTS]) {
+        debug_assert_eq!(slot % ARM_SLOTS, 0);
+        let line = &self.lines[slot / SLOTS_PER_LINE].0;
+        // `slot % SLOTS_PER_LINE` is 0 or 4: written as a mask, the indices are provably in
+        // the line.
+        let offset = slot & ARM_SLOTS;
+        for (counter, n) in line[offset..offset + ARM_SLOTS].iter().zip(values) {
+            if self.owned {
+                counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+            } else {
+                counter.fetch_add(n, Relaxed);
+            }
         }
     }
 }
@@ -342,8 +360,8 @@ mod tests {
                         o.campaign_bid(2, 7);
                         o.latency(i * 100);
                         o.no_bid(Reason::BelowFloor);
-                        o.arm_requests([1].into_iter());
-                        o.arm_bids([1].into_iter(), 2, 5);
+                        o.arm_outcome([0].into_iter(), None);
+                        o.arm_outcome([1].into_iter(), Some((2, 5)));
                     }
                 });
             }
@@ -352,7 +370,7 @@ mod tests {
         assert_eq!(s.requests, 20_000);
         assert_eq!(s.campaigns[2], (20_000, 140_000));
         assert_eq!(s.campaigns[0], (0, 0));
-        assert_eq!(s.arms, vec![[0; 4], [20_000, 20_000, 40_000, 100_000]]);
+        assert_eq!(s.arms, vec![[20_000, 0, 0, 0], [20_000, 20_000, 40_000, 100_000]]);
         assert_eq!(s.latency_counts.iter().sum::<u64>(), 20_000);
         // 0..=1000 ns land in the first bucket (le 1 µs): i in 0..=10.
         assert_eq!(s.latency_counts[0], 20 * 11);
