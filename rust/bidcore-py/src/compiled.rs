@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bidcore_core::model::{CompiledScorer, Ensemble, Scorer};
 use bidcore_core::CoreError;
-use numpy::{PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{PyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
 use crate::detach::detached;
@@ -97,7 +97,7 @@ impl PyCompiledModel {
     fn predict_one<'py>(
         &self,
         py: Python<'py>,
-        row: PyReadonlyArray1<'py, f64>,
+        row: &Bound<'py, PyArray1<f64>>,
         raw: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         predict_row(py, &*self.scorer, row, raw)

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bidcore_core::model::{Ensemble, Scorer};
 use bidcore_core::CoreError;
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -93,7 +93,7 @@ impl PyTreeEnsemble {
     fn predict_one<'py>(
         &self,
         py: Python<'py>,
-        row: PyReadonlyArray1<'py, f64>,
+        row: &Bound<'py, PyArray1<f64>>,
         raw: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         predict_row(py, &*self.ensemble, row, raw)
@@ -123,15 +123,21 @@ pub(crate) fn predict_rows<'py>(
     }
 }
 
-/// `predict_one` of every scorer class: a float for one output (no allocation), else a list.
+/// `predict_one` of every scorer class: a float for one output, else a list.
+///
+/// The row is copied while the GIL is held instead of borrowed through numpy's borrow checker:
+/// for one row the checker's bookkeeping (a lock and a hash map, to acquire and again to release)
+/// cost more than scoring a 50-tree model, and a copy of a few hundred bytes cannot change under
+/// the scorer once the GIL is released.
 pub(crate) fn predict_row<'py>(
     py: Python<'py>,
     scorer: &dyn Scorer,
-    row: PyReadonlyArray1<'py, f64>,
+    row: &Bound<'py, PyArray1<f64>>,
     raw: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     check_width(row.len(), scorer.num_features())?;
-    let input = row.as_slice().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))?;
+    let input = row.to_vec().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))?;
+    let input = input.as_slice();
     if scorer.num_outputs() == 1 {
         let mut out = [0.0; 1];
         detached(py, || {
