@@ -425,8 +425,8 @@ impl Quick {
         }
     }
 
-    /// Applies the sorted splits `x` does not send left: a prefix of the range, found by a
-    /// binary search so that applying it needs no test per split.
+    /// Applies the sorted splits `x` does not send left: a prefix of the range, counted first
+    /// ([`count_prefix`]) so that applying it needs no test per split.
     #[inline(always)]
     fn scan(&self, (start, end): (u32, u32), x: f64, masks: &mut TreeMasks) {
         let (start, end) = (start as usize, end as usize);
