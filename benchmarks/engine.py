@@ -161,6 +161,17 @@ class Contestant:
     scoring: list[float] = dataclasses.field(default_factory=list)
 
 
+def _typical(bid: Callable[..., object]) -> Callable[[], object]:
+    """``bid(TYPICAL_REQUEST, now=NOW)`` as a call without arguments, written the way a caller
+    writes it: ``functools.partial`` with a keyword merges a keyword dictionary on every call
+    (about 0.3 µs), which no server pays."""
+
+    def call() -> object:
+        return bid(TYPICAL_REQUEST, now=NOW)
+
+    return call
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="few samples, to check it runs")
@@ -257,22 +268,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             Contestant(
                 "bidcore",
                 "bidcore `Engine.bid`",
-                functools.partial(engine.bid, TYPICAL_REQUEST, now=NOW),
-                functools.partial(one_tree_engine.bid, TYPICAL_REQUEST, now=NOW),
+                _typical(engine.bid),
+                _typical(one_tree_engine.bid),
                 functools.partial(model.predict, block),
             ),
             Contestant(
                 "best",
                 f"best Python: msgspec, bitmask targeting, numpy, {scorers[best_key][0]}",
-                functools.partial(best.bid, TYPICAL_REQUEST, now=NOW),
-                functools.partial(one_tree_best.bid, TYPICAL_REQUEST, now=NOW),
+                _typical(best.bid),
+                _typical(one_tree_best.bid),
                 functools.partial(best_scorer, len(block)),
             ),
             Contestant(
                 "pure",
                 "pure Python: json, `bidcore.reference`, `Booster.predict`",
-                functools.partial(pure.bid, TYPICAL_REQUEST, now=NOW),
-                functools.partial(one_tree_pure.bid, TYPICAL_REQUEST, now=NOW),
+                _typical(pure.bid),
+                _typical(one_tree_pure.bid),
                 functools.partial(pure.score, block),
             ),
             Contestant(
