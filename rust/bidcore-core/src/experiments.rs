@@ -114,14 +114,13 @@ fn ascii_chain(mut h: u32, bytes: &[u8]) -> u32 {
 #[inline(always)]
 fn has_high_byte(bytes: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("eight bytes"));
-    if bytes.len() < 8 {
+    let Some(last) = bytes.last_chunk::<8>() else {
         return bytes.iter().fold(0, |acc, &b| acc | b) & 0x80 != 0;
-    }
-    let mut acc = word(&bytes[bytes.len() - 8..]);
-    for w in bytes.chunks_exact(8) {
-        acc |= word(w);
-    }
+    };
+    let acc = bytes
+        .chunks_exact(8)
+        .filter_map(<[u8]>::first_chunk::<8>)
+        .fold(u64::from_le_bytes(*last), |acc, word| acc | u64::from_le_bytes(*word));
     acc & HIGH != 0
 }
 
