@@ -294,7 +294,11 @@ struct Shard<'a> {
 impl Shard<'_> {
     #[inline]
     fn add(&self, slot: usize, n: u64) {
-        let counter = &self.lines[slot / SLOTS_PER_LINE].0[slot % SLOTS_PER_LINE];
+        self.bump(&self.lines[slot / SLOTS_PER_LINE].0[slot % SLOTS_PER_LINE], n);
+    }
+
+    #[inline]
+    fn bump(&self, counter: &AtomicU64, n: u64) {
         if self.owned {
             // Only this thread writes the counter; a snapshot's concurrent load sees the old or
             // the new value, never a torn one.
@@ -314,11 +318,7 @@ impl Shard<'_> {
         // the line.
         let offset = slot & ARM_SLOTS;
         for (counter, n) in line[offset..offset + ARM_SLOTS].iter().zip(values) {
-            if self.owned {
-                counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-            } else {
-                counter.fetch_add(n, Relaxed);
-            }
+            self.bump(counter, n);
         }
     }
 }
