@@ -360,51 +360,60 @@ impl Layers {
                 let Some(arm) = arm_in(&hot.ranges[..usize::from(hot.arm_count)], n) else { continue };
                 let index = hot.first_arm + arm as u32;
                 out.push(Assigned { layer: l as u16, experiment: 0, arm: arm as u16, index, source });
-                continue;
+            } else if let Some((source, e, n)) = Self::bucket(layer, &units, &admits, &mut unit_state) {
+                let experiment = &layer.experiments[e];
+                let Some(arm) = arm_in(&experiment.ranges, n) else { continue };
+                let index = (experiment.first_arm + arm) as u32;
+                out.push(Assigned { layer: l as u16, experiment: e as u16, arm: arm as u16, index, source });
             }
-            let Some((source, unit)) = units.first(&layer.sources) else { continue };
-            let (e, n) = match layer.experiments.as_slice() {
-                [only] if only.namespace == (0, 1000) => {
-                    if !admits(only) {
-                        continue;
-                    }
-                    let n =
-                        spanning_bucket(layer.version, || unit_state(source, unit), only.seed_state, &only.seed, unit);
-                    (0, n)
-                }
-                experiments => {
-                    let state = unit_state(source, unit);
-                    let (namespace, early) = match (experiments, layer.version) {
-                        ([only], HashVersion::V1) => {
-                            let (ns, arm) = Fnv::pair(state, &layer.namespace_suffix, state, &only.seed);
-                            (ns, Some(arm.finish() % 1000))
-                        }
-                        ([only], HashVersion::V2) => {
-                            let (ns, inner) = Fnv::pair(state, &layer.namespace_suffix, only.seed_state, unit);
-                            (ns, Some(v2_bucket(inner)))
-                        }
-                        _ => (state.text(&layer.namespace_suffix), None),
-                    };
-                    let slot = namespace.finish() % 1000;
-                    let Some(e) = experiments.iter().position(|e| e.namespace.0 <= slot && slot < e.namespace.1) else {
-                        continue;
-                    };
-                    let experiment = &experiments[e];
-                    if !admits(experiment) {
-                        continue;
-                    }
-                    let n = early.unwrap_or_else(|| match layer.version {
-                        HashVersion::V1 => state.text(&experiment.seed).finish() % 1000,
-                        HashVersion::V2 => v2_bucket(experiment.seed_state.text(unit)),
-                    });
-                    (e, n)
-                }
-            };
-            let experiment = &layer.experiments[e];
-            let Some(arm) = arm_in(&experiment.ranges, n) else { continue };
-            let index = (experiment.first_arm + arm) as u32;
-            out.push(Assigned { layer: l as u16, experiment: e as u16, arm: arm as u16, index, source });
         }
+    }
+
+    /// A layer's unit source, experiment and arm bucket in the general case (any namespace,
+    /// filters, arms); `None` when no unit id is present, no experiment owns the unit's slot or
+    /// the experiment's filters refuse the request. Kept out of line: the common layer's path
+    /// through [`Layers::assign`] stays a few cache lines long.
+    #[inline(never)]
+    fn bucket(
+        layer: &Layer,
+        units: &Units<'_>,
+        admits: &impl Fn(&Experiment) -> bool,
+        unit_state: &mut impl FnMut(Source, &str) -> Fnv,
+    ) -> Option<(Source, usize, u32)> {
+        let (source, unit) = units.first(&layer.sources)?;
+        let experiments = layer.experiments.as_slice();
+        if let [only] = experiments {
+            if only.namespace == (0, 1000) {
+                if !admits(only) {
+                    return None;
+                }
+                let n = spanning_bucket(layer.version, || unit_state(source, unit), only.seed_state, &only.seed, unit);
+                return Some((source, 0, n));
+            }
+        }
+        let state = unit_state(source, unit);
+        let (namespace, early) = match (experiments, layer.version) {
+            ([only], HashVersion::V1) => {
+                let (ns, arm) = Fnv::pair(state, &layer.namespace_suffix, state, &only.seed);
+                (ns, Some(arm.finish() % 1000))
+            }
+            ([only], HashVersion::V2) => {
+                let (ns, inner) = Fnv::pair(state, &layer.namespace_suffix, only.seed_state, unit);
+                (ns, Some(v2_bucket(inner)))
+            }
+            _ => (state.text(&layer.namespace_suffix), None),
+        };
+        let slot = namespace.finish() % 1000;
+        let e = experiments.iter().position(|e| e.namespace.0 <= slot && slot < e.namespace.1)?;
+        let experiment = &experiments[e];
+        if !admits(experiment) {
+            return None;
+        }
+        let n = early.unwrap_or_else(|| match layer.version {
+            HashVersion::V1 => state.text(&experiment.seed).finish() % 1000,
+            HashVersion::V2 => v2_bucket(experiment.seed_state.text(unit)),
+        });
+        Some((source, e, n))
     }
 }
 
