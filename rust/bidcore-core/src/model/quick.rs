@@ -115,8 +115,11 @@ struct Scratch {
     varying: Vec<usize>,
 }
 
+/// Zeroed leaf bits, allocated on the heap directly (a `[u64; 1 << 16]` built on the stack
+/// first would be 512 KiB of it).
 fn tree_masks() -> Box<TreeMasks> {
-    vec![0u64; 1 << 16].into_boxed_slice().try_into().expect("1 << 16 masks")
+    // Invariant: a boxed slice of exactly 1 << 16 masks converts to `Box<[u64; 1 << 16]>`.
+    vec![0u64; 1 << 16].into_boxed_slice().try_into().expect("a boxed slice of 1 << 16 masks is a TreeMasks")
 }
 
 thread_local! {
