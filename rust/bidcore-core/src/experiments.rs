@@ -69,30 +69,51 @@ impl Fnv {
     pub fn finish(self) -> u32 {
         self.0
     }
+}
 
-    /// Two hashes continued over two texts in one loop: FNV-1a is a chain of dependent
-    /// multiplications, so one hash runs at the multiplier's latency, and a second, independent
-    /// chain interleaved with it costs almost nothing. The same as `(a.text(ta), b.text(tb))`.
+/// FNV-1a 32 continued over one fixed text (a seed, a namespace suffix) in one step instead of
+/// one per code unit.
+///
+/// XOR with a code unit below 256 changes only a state's low byte, so each step is
+/// `h * PRIME + e * PRIME`, where `e = (lo ^ c) - lo` (wrapping) depends on the low byte `lo`
+/// alone; and the next low byte depends on `lo` and `c` alone, as a product's low byte depends
+/// only on its factors' low bytes. Over a text of `m` such units, then, every `e` follows from
+/// the starting low byte, and `fnv(h, text) = h * PRIME^m + D[h & 0xFF]` with `D` a table of
+/// 256 values computed when the config is loaded. A text with a code unit of 256 or more (its
+/// XOR reaches higher bits) is hashed unit by unit.
+#[derive(Debug, Clone)]
+pub struct Suffix {
+    text: String,
+    /// `PRIME^m`, and the table `D`, for a text of code units below 256.
+    table: Option<(u32, Box<[u32; 256]>)>,
+}
+
+impl Suffix {
+    pub fn new(text: &str) -> Suffix {
+        let table = text.encode_utf16().all(|unit| unit < 256).then(|| {
+            let power = text.encode_utf16().fold(1u32, |p, _| p.wrapping_mul(PRIME));
+            let offsets = std::array::from_fn(|lo| {
+                let lo = lo as u32;
+                Fnv(lo).text(text).0.wrapping_sub(lo.wrapping_mul(power))
+            });
+            (power, Box::new(offsets))
+        });
+        Suffix { text: text.to_owned(), table }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `state.text(self.text())`.
     #[inline]
-    pub fn pair(a: Fnv, ta: &str, b: Fnv, tb: &str) -> (Fnv, Fnv) {
-        if has_high_byte(ta.as_bytes()) || has_high_byte(tb.as_bytes()) {
-            return (a.text(ta), b.text(tb));
+    pub fn after(&self, state: Fnv) -> Fnv {
+        match &self.table {
+            Some((power, offsets)) => {
+                Fnv(state.0.wrapping_mul(*power).wrapping_add(offsets[(state.0 & 0xFF) as usize]))
+            }
+            None => state.text(&self.text),
         }
-        let (x, y) = (ta.as_bytes(), tb.as_bytes());
-        let n = x.len().min(y.len());
-        let (mut ha, mut hb) = (a.0, b.0);
-        for (&p, &q) in x[..n].iter().zip(&y[..n]) {
-            ha = (ha ^ u32::from(p)).wrapping_mul(PRIME);
-            hb = (hb ^ u32::from(q)).wrapping_mul(PRIME);
-        }
-        // The rest of the longer text (ASCII, so its bytes are its code units).
-        for &p in &x[n..] {
-            ha = (ha ^ u32::from(p)).wrapping_mul(PRIME);
-        }
-        for &q in &y[n..] {
-            hb = (hb ^ u32::from(q)).wrapping_mul(PRIME);
-        }
-        (Fnv(ha), Fnv(hb))
     }
 }
 
@@ -100,7 +121,6 @@ impl Fnv {
 /// the loop's own instructions are a quarter).
 #[inline(always)]
 fn ascii_chain(mut h: u32, bytes: &[u8]) -> u32 {
-    let step = |h: u32, b: u8| (h ^ u32::from(b)).wrapping_mul(PRIME);
     let mut quads = bytes.chunks_exact(4);
     for q in &mut quads {
         h = step(step(step(step(h, q[0]), q[1]), q[2]), q[3]);
@@ -137,33 +157,70 @@ pub fn bucket(seed: &str, unit: &str, version: HashVersion) -> u32 {
     }
 }
 
+/// Two-digit strings, `00` to `99`.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                            2021222324252627282930313233343536373839\
+                            4041424344454647484950515253545556575859\
+                            6061626364656667686970717273747576777879\
+                            8081828384858687888990919293949596979899";
+
 /// Hash v2's outer step: the bucket from the inner hash `fnv(seed + unit)`, hashed again as its
-/// decimal digits.
+/// decimal digits (JavaScript's `String(n)` of a u32).
+///
+/// 98% of u32 values have nine or ten digits. For them the digits come out most significant
+/// first, as the hash consumes them: `y = n * C` with `C = 2^57 / 10^8` rounded up holds
+/// `n / 10^8` above bit 57 and the rest of `n` as a binary fraction below, each next pair of
+/// digits one multiplication by 100 away. Every pair is exact: the rounding adds
+/// `n * (C - 2^57 / 10^8) < 0.25 * 2^32` to a fraction whose next step up is `2^57 / 10^8`
+/// (1.4e9), and both scale alike by each 100. So the hash chain starts after one
+/// multiplication, where cutting `n` by 100 from the low end would make it wait for all four
+/// divisions.
 #[inline]
 pub fn v2_bucket(inner: Fnv) -> u32 {
-    // The decimal digits of the inner hash (JavaScript's `String(n)` of a u32), most
-    // significant first, written two at a time into a stack buffer and hashed as ASCII.
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-                                2021222324252627282930313233343536373839\
-                                4041424344454647484950515253545556575859\
-                                6061626364656667686970717273747576777879\
-                                8081828384858687888990919293949596979899";
-    let mut n = inner.finish() as usize;
-    let mut digits = [0u8; 10];
-    let mut start = digits.len();
-    while n >= 100 {
-        start -= 2;
-        digits[start..start + 2].copy_from_slice(&PAIRS[2 * (n % 100)..2 * (n % 100) + 2]);
-        n /= 100;
+    const FRACTION: u64 = (1 << 57) - 1;
+    let n = inner.finish();
+    if n < 100_000_000 {
+        return short_v2_bucket(n);
     }
-    if n >= 10 {
-        start -= 2;
-        digits[start..start + 2].copy_from_slice(&PAIRS[2 * n..2 * n + 2]);
-    } else {
+    let pair = |p: u64| {
+        let p = p as usize * 2;
+        (PAIRS[p], PAIRS[p + 1])
+    };
+    let mut y = u64::from(n) * 1_441_151_881;
+    // 1 to 42: one digit for a nine-digit `n`, whose string starts at the pair's second byte.
+    let lead = y >> 57;
+    let (tens, ones) = pair(lead);
+    let h = if lead >= 10 { step(OFFSET, tens) } else { OFFSET };
+    let mut h = step(h, ones);
+    for _ in 0..4 {
+        y = (y & FRACTION) * 100;
+        let (tens, ones) = pair(y >> 57);
+        h = step(step(h, tens), ones);
+    }
+    h % 10_000
+}
+
+/// [`v2_bucket`] of an inner hash below 10^8: its digits written from the low end into a stack
+/// buffer, then hashed.
+#[cold]
+fn short_v2_bucket(mut n: u32) -> u32 {
+    let mut digits = [0u8; 8];
+    let mut start = digits.len();
+    loop {
         start -= 1;
-        digits[start] = b'0' + n as u8;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
     ascii_chain(OFFSET, &digits[start..]) % 10_000
+}
+
+/// One FNV-1a step over an ASCII byte (its own UTF-16 code unit).
+#[inline(always)]
+fn step(h: u32, byte: u8) -> u32 {
+    (h ^ u32::from(byte)).wrapping_mul(PRIME)
 }
 
 #[cfg(test)]
@@ -183,6 +240,16 @@ mod tests {
             proptest::prop_assert_eq!(has_high_byte(text.as_bytes()), !text.is_ascii());
             proptest::prop_assert!(!has_high_byte(ascii.as_bytes()));
             proptest::prop_assert_eq!(v2_bucket(Fnv(inner)), plain(&inner.to_string()) % 10_000);
+            proptest::prop_assert_eq!(v2_bucket(Fnv(inner % 100_000_000)), plain(&(inner % 100_000_000).to_string()) % 10_000);
+        }
+
+        #[test]
+        fn a_suffix_continues_any_state(state in proptest::prelude::any::<u32>(), latin in "[\\x00-\\u{ff}]{0,40}", text in "\\PC{0,20}") {
+            for suffix in [latin.as_str(), text.as_str()] {
+                let table = Suffix::new(suffix);
+                proptest::prop_assert_eq!(table.after(Fnv(state)), Fnv(state).text(suffix));
+                proptest::prop_assert_eq!(table.table.is_some(), suffix.chars().all(|c| u32::from(c) < 256));
+            }
         }
     }
 
@@ -201,14 +268,15 @@ mod tests {
         }
         assert_eq!(fnv1a32(&["\u{1F600}"]), expected);
         assert_eq!(HashVersion::parse(3), None);
-        // v2's outer step: the digits of the inner hash, as `str()` writes them.
-        for inner in [0u32, 7, 10, 505, 4_294_967_295, 1_000_000_000] {
-            assert_eq!(v2_bucket(Fnv(inner)), fnv1a32(&[&inner.to_string()]) % 10_000);
+        // v2's outer step: the digits of the inner hash, as `str()` writes them: every digit
+        // count, each side of every power of ten.
+        let mut edges = vec![0u32, 7, 505, 99_999_999, 100_000_000, 999_999_999, 1_000_000_000, u32::MAX];
+        for k in 1..10 {
+            let p = 10u32.pow(k);
+            edges.extend([p - 1, p, p + 1]);
         }
-        // Side by side or one after the other, the same hashes, ASCII or not, any lengths.
-        for (ta, tb) in [("abc", "defgh"), ("", "x"), ("long unit id", ""), ("caf\u{e9}", "ab"), ("a", "\u{1F600}")] {
-            let (a, b) = (Fnv::default().text("s1"), Fnv::default());
-            assert_eq!(Fnv::pair(a, ta, b, tb), (a.text(ta), b.text(tb)));
+        for inner in edges {
+            assert_eq!(v2_bucket(Fnv(inner)), plain(&inner.to_string()) % 10_000, "{inner}");
         }
     }
 }

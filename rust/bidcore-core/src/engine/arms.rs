@@ -9,7 +9,7 @@
 
 use super::bitset::Bitset;
 use super::plan::{ArmPlan, LayerPlan};
-use crate::experiments::{v2_bucket, Fnv, HashVersion};
+use crate::experiments::{v2_bucket, Fnv, HashVersion, Suffix};
 use crate::features::fnv1a64;
 use crate::openrtb::Request;
 
@@ -83,7 +83,8 @@ pub struct Arm {
 #[derive(Debug)]
 pub struct Experiment {
     pub key: String,
-    seed: String,
+    /// Hash v1 hashes `unit + seed`: the seed as a suffix, continued in one step.
+    seed: Suffix,
     /// Hash v2 hashes `seed + unit`: the state after the seed, computed once.
     seed_state: Fnv,
     /// Namespace `[lo, hi)` over the 1,000 v1 buckets.
@@ -114,7 +115,7 @@ impl Experiment {
 #[derive(Debug)]
 struct Layer {
     /// `"__" + seed`: the namespace hash is `fnv(unit + "__" + seed)`.
-    namespace_suffix: String,
+    namespace: Suffix,
     version: HashVersion,
     sources: Vec<Source>,
     experiments: Vec<Experiment>,
@@ -257,7 +258,7 @@ impl Layers {
                 experiments.push(Experiment {
                     key: e.key.clone(),
                     seed_state: Fnv::default().text(&e.seed),
-                    seed: e.seed.clone(),
+                    seed: Suffix::new(&e.seed),
                     namespace: e.namespace,
                     ranges: e.ranges.clone(),
                     countries: e.countries.iter().map(|c| c.to_ascii_uppercase()).collect(),
@@ -268,7 +269,7 @@ impl Layers {
                 });
                 arms += e.arms.len();
             }
-            layers.push(Layer { namespace_suffix: format!("__{}", plan.seed), version, sources, experiments });
+            layers.push(Layer { namespace: Suffix::new(&format!("__{}", plan.seed)), version, sources, experiments });
         }
         // `Assigned` keeps layer, experiment and arm as u16 and the arm's counter index as u32.
         let wide = |n: usize| n > usize::from(u16::MAX);
@@ -319,13 +320,12 @@ impl Layers {
     /// Appends to `out` the request's arm in every layer that places it in an experiment arm.
     ///
     /// FNV-1a is one long chain of dependent multiplications, so the work is arranged to feed
-    /// each text once and to run independent chains side by side. A layer whose one experiment
-    /// spans it whole needs no namespace hash at all, and its filters are checked before any
-    /// hashing. Otherwise the unit id's state is kept (and shared by the layers reading the
-    /// same source) and continued by the layer's namespace suffix, and a layer of one
-    /// experiment hashes its arm alongside (`Fnv::pair`). Hash v2 continues the seed's state,
-    /// computed at build. The common layer (one experiment spanning it, no filters, at most
-    /// [`HOT_ARMS`] arms) is read from its [`Hot`] line alone.
+    /// each unit id once per hash and fixed texts not at all. A layer whose one experiment
+    /// spans it whole needs no namespace hash, and its filters are checked before any hashing.
+    /// The unit id's state is kept (and shared by the layers reading the same source) and
+    /// continued by a fixed suffix, the namespace's or v1's seed, in one step ([`Suffix`]);
+    /// hash v2 continues the seed's state, computed at build. The common layer (one experiment
+    /// spanning it, no filters, at most [`HOT_ARMS`] arms) is read from its [`Hot`] line alone.
     pub fn assign(&self, request: &Request<'_>, out: &mut Vec<Assigned>) {
         out.clear();
         if self.layers.is_empty() {
@@ -354,7 +354,7 @@ impl Layers {
                 let Some((source, unit)) = units.first(&hot.sources[..usize::from(hot.source_count)]) else {
                     continue;
                 };
-                // v1 hashes the seed after the unit id: its text is in the experiment.
+                // v1 hashes the seed after the unit id: its table is in the experiment.
                 let seed = &layer.experiments[0].seed;
                 let n = spanning_bucket(hot.version, || unit_state(source, unit), hot.seed_state, seed, unit);
                 let Some(arm) = arm_in(&hot.ranges[..usize::from(hot.arm_count)], n) else { continue };
@@ -392,27 +392,13 @@ impl Layers {
             }
         }
         let state = unit_state(source, unit);
-        let (namespace, early) = match (experiments, layer.version) {
-            ([only], HashVersion::V1) => {
-                let (ns, arm) = Fnv::pair(state, &layer.namespace_suffix, state, &only.seed);
-                (ns, Some(arm.finish() % 1000))
-            }
-            ([only], HashVersion::V2) => {
-                let (ns, inner) = Fnv::pair(state, &layer.namespace_suffix, only.seed_state, unit);
-                (ns, Some(v2_bucket(inner)))
-            }
-            _ => (state.text(&layer.namespace_suffix), None),
-        };
-        let slot = namespace.finish() % 1000;
+        let slot = layer.namespace.after(state).finish() % 1000;
         let e = experiments.iter().position(|e| e.namespace.0 <= slot && slot < e.namespace.1)?;
         let experiment = &experiments[e];
         if !admits(experiment) {
             return None;
         }
-        let n = early.unwrap_or_else(|| match layer.version {
-            HashVersion::V1 => state.text(&experiment.seed).finish() % 1000,
-            HashVersion::V2 => v2_bucket(experiment.seed_state.text(unit)),
-        });
+        let n = spanning_bucket(layer.version, || state, experiment.seed_state, &experiment.seed, unit);
         Some((source, e, n))
     }
 }
@@ -437,19 +423,19 @@ impl<'r> Units<'r> {
     }
 }
 
-/// The arm bucket in a layer whose one experiment spans it: v1 `fnv(unit + seed) % 1000` from
-/// the unit id's state (`unit_state`, shared by layers reading the same source), v2
+/// The arm bucket of `unit` in an experiment: v1 `fnv(unit + seed) % 1000` from the unit id's
+/// state (`unit_state`, shared by layers reading the same source) and the seed as a suffix, v2
 /// `fnv(str(fnv(seed + unit))) % 10000` from the seed's state.
 #[inline]
 fn spanning_bucket(
     version: HashVersion,
     unit_state: impl FnOnce() -> Fnv,
     seed_state: Fnv,
-    seed: &str,
+    seed: &Suffix,
     unit: &str,
 ) -> u32 {
     match version {
-        HashVersion::V1 => unit_state().text(seed).finish() % 1000,
+        HashVersion::V1 => seed.after(unit_state()).finish() % 1000,
         HashVersion::V2 => v2_bucket(seed_state.text(unit)),
     }
 }
