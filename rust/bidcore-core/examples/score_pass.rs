@@ -5,8 +5,13 @@ use bidcore_core::model::{Ensemble, Scorer};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let model = Ensemble::from_lightgbm_text(&std::fs::read_to_string(&args[1]).expect("model")).expect("valid model");
-    // `score_pass ... nodes` times the node walker instead of the default layout.
-    let model = if args.get(5).is_some_and(|a| a == "nodes") { model.node_walker() } else { model };
+    // `score_pass ... nodes` times the node walker instead of the default layout, `... lists`
+    // QuickScorer without its dense tables.
+    let model = match args.get(5).map(String::as_str) {
+        Some("nodes") => model.node_walker(),
+        Some("lists") => model.quickscorer_lists(),
+        _ => model,
+    };
     println!("layout: {}", model.layout());
     let bytes = std::fs::read(&args[2]).expect("rows");
     let rows: Vec<f64> = bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();

@@ -364,6 +364,16 @@ impl Ensemble {
         self
     }
 
+    /// The same ensemble scored by QuickScorer's lists alone, without its dense tables: for
+    /// comparisons and benchmarks.
+    #[doc(hidden)]
+    pub fn quickscorer_lists(mut self) -> Self {
+        if let Some(quick) = &mut self.quick {
+            quick.drop_dense();
+        }
+        self
+    }
+
     /// The output of the leaf a prepared row ends in, for the tree rooted at `node`.
     ///
     /// Each step is computed without data-dependent branches: which way a split goes is

@@ -63,6 +63,28 @@ struct FeatureLists {
     category_start: u32,
     /// The false splits for a value in no split's category set: every categorical split.
     no_category: (u32, u32),
+    /// The feature's splits as a dense table, when the model has one (see [`Dense`]).
+    dense: Option<Dense>,
+}
+
+/// One feature's splits as a table with a row per class of values: a row holds, for each tree
+/// of a span, the combined mask of every split of the feature that a value of the class does
+/// not send left (all ones for a tree with none). Applying the feature is then one row, ANDed
+/// into the leaf bits in a loop of fixed length, with no branch on the value: QuickScorer's
+/// lists cost a mispredicted loop exit or two per feature, half a small model's time.
+///
+/// Classes: 0 is NaN; a numerical feature's value is class `1 + k`, `k` the number of its
+/// distinct thresholds the value lies above (`dense_thresholds`); a categorical feature's
+/// category `c` is class `1 + c`, and a value in no split's category set is `1 + categories`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Dense {
+    /// The feature's distinct thresholds, in `dense_thresholds` (numerical features).
+    thresholds: (u32, u32),
+    /// Where class 0's row starts in `dense_masks`; each row is `width` masks.
+    rows: u32,
+    /// The trees the rows cover: `first..first + width`.
+    first: u16,
+    width: u32,
 }
 
 /// What a feature's splits are: numerical without zero-as-missing (most features), categorical
@@ -97,7 +119,13 @@ pub(super) struct Quick {
     category_offsets: Vec<u32>,
     bin_thresholds: Vec<f64>,
     bin_lists: Vec<(u32, u32)>,
+    dense_thresholds: Vec<f64>,
+    dense_masks: Vec<u64>,
 }
+
+/// A model whose dense tables would take more than this many bytes in all keeps QuickScorer's
+/// lists: the rows a value picks would no longer stay in the nearer caches.
+const MAX_DENSE_BYTES: usize = 1 << 20;
 
 /// Features whose splits use at most this many distinct thresholds can be binned.
 const MAX_BINS: usize = 64;
@@ -167,6 +195,8 @@ impl Quick {
             category_offsets: Vec::new(),
             bin_thresholds: Vec::new(),
             bin_lists: Vec::new(),
+            dense_thresholds: Vec::new(),
+            dense_masks: Vec::new(),
         };
         let mut gathered: Vec<Gathered> = (0..num_features).map(|_| Gathered::default()).collect();
         for (tree, (output, splits, leaves)) in trees.iter().enumerate() {
@@ -264,9 +294,94 @@ impl Quick {
                 categories,
                 category_start,
                 no_category,
+                dense: None,
             });
         }
+        quick.build_dense();
         Some(quick)
+    }
+
+    /// Dense tables for every numerical and categorical feature, when they fit in
+    /// [`MAX_DENSE_BYTES`] together (a mixed feature keeps its lists).
+    fn build_dense(&mut self) {
+        let mut features = std::mem::take(&mut self.features);
+        let mut bytes = 0usize;
+        for lists in &mut features {
+            let thresholds_start = self.dense_thresholds.len() as u32;
+            // Each class's false splits, as (tree, mask) entries: NaN's first.
+            let mut classes = vec![self.list_entries(lists.nan)];
+            match lists.kind {
+                FeatureKind::Numerical => {
+                    // Above none of the thresholds, then above each distinct one: every split
+                    // up to it in the sorted array.
+                    let (start, end) = (lists.compare.0 as usize, lists.compare.1 as usize);
+                    classes.push(Vec::new());
+                    for i in start..end {
+                        let t = self.thresholds[i];
+                        if i + 1 < end && self.thresholds[i + 1].to_bits() == t.to_bits() {
+                            continue;
+                        }
+                        self.dense_thresholds.push(t);
+                        let upto = start..i + 1;
+                        classes.push(
+                            self.sorted_trees[upto.clone()]
+                                .iter()
+                                .copied()
+                                .zip(self.sorted_masks[upto].iter().copied())
+                                .collect(),
+                        );
+                    }
+                }
+                FeatureKind::Categorical => {
+                    for c in 0..lists.categories as usize {
+                        let at = lists.category_start as usize + c;
+                        classes.push(self.list_entries((self.category_offsets[at], self.category_offsets[at + 1])));
+                    }
+                    classes.push(self.list_entries(lists.no_category));
+                }
+                FeatureKind::Mixed => continue,
+            }
+            let trees = classes.iter().flatten().map(|&(tree, _)| tree);
+            let (Some(first), Some(last)) = (trees.clone().min(), trees.max()) else {
+                // No split at all: nothing to apply (and no table).
+                self.dense_thresholds.truncate(thresholds_start as usize);
+                continue;
+            };
+            let width = usize::from(last - first) + 1;
+            bytes += classes.len() * width * std::mem::size_of::<u64>();
+            let rows = u32::try_from(self.dense_masks.len()).unwrap_or(u32::MAX);
+            for class in &classes {
+                let at = self.dense_masks.len();
+                self.dense_masks.resize(at + width, u64::MAX);
+                for &(tree, mask) in class {
+                    self.dense_masks[at + usize::from(tree - first)] &= mask;
+                }
+            }
+            let thresholds = (thresholds_start, self.dense_thresholds.len() as u32);
+            lists.dense = Some(Dense { thresholds, rows, first, width: width as u32 });
+            if bytes > MAX_DENSE_BYTES || rows == u32::MAX {
+                break;
+            }
+        }
+        self.features = features;
+        if bytes > MAX_DENSE_BYTES || self.dense_masks.len() > u32::MAX as usize {
+            self.drop_dense();
+        }
+    }
+
+    /// The (tree, mask) entries of a list.
+    fn list_entries(&self, (start, end): (u32, u32)) -> Vec<(u16, u64)> {
+        let range = start as usize..end as usize;
+        self.list_trees[range.clone()].iter().copied().zip(self.list_masks[range].iter().copied()).collect()
+    }
+
+    /// Scores every feature from its lists.
+    pub(super) fn drop_dense(&mut self) {
+        for lists in &mut self.features {
+            lists.dense = None;
+        }
+        self.dense_thresholds = Vec::new();
+        self.dense_masks = Vec::new();
     }
 
     /// Appends numerical splits sorted by threshold; returns their range.
@@ -348,10 +463,19 @@ impl Quick {
         SCRATCH.with(|scratch| {
             let Scratch { shared, masks, varying } = &mut *scratch.borrow_mut();
             if rows.len() == num_features {
-                // One row: nothing to share.
+                // One row: nothing to share. Every dense feature's class is found first: the
+                // searches are independent of each other and of the leaf bits, so they overlap.
                 masks[..trees].copy_from_slice(&self.initial);
-                for lists in &self.features {
-                    self.apply_feature(lists, rows[lists.feature as usize], masks);
+                varying.clear();
+                varying.extend(self.features.iter().map(|lists| match &lists.dense {
+                    Some(dense) => self.class(lists, dense, rows[lists.feature as usize]),
+                    None => 0,
+                }));
+                for (lists, &class) in self.features.iter().zip(varying.iter()) {
+                    match &lists.dense {
+                        Some(dense) => self.and_row(dense, class, masks),
+                        None => self.apply_feature(lists, rows[lists.feature as usize], masks),
+                    }
                 }
                 self.add_leaves(&masks[..trees], raw);
                 return;
@@ -386,6 +510,10 @@ impl Quick {
     /// Clears, in one row's leaf bits, the leaves ruled out by the splits on one feature.
     #[inline(always)]
     fn apply_feature(&self, lists: &FeatureLists, x: f64, masks: &mut TreeMasks) {
+        if let Some(dense) = &lists.dense {
+            self.and_row(dense, self.class(lists, dense, x), masks);
+            return;
+        }
         if x.is_nan() {
             self.apply_list(lists.nan, masks);
             return;
@@ -396,6 +524,42 @@ impl Quick {
             FeatureKind::Numerical => self.scan(lists.compare, x, masks),
             FeatureKind::Categorical => self.apply_category(lists, x, masks),
             FeatureKind::Mixed => self.apply_mixed(lists, x, masks),
+        }
+    }
+
+    /// The class of value `x` of a feature with a dense table (see [`Dense`]), found with no
+    /// branch on the value.
+    #[inline(always)]
+    fn class(&self, lists: &FeatureLists, dense: &Dense, x: f64) -> usize {
+        let present = usize::from(!x.is_nan());
+        let x = if self.tiny_as_zero && x.abs() <= ZERO_THRESHOLD { 0.0 } else { x };
+        let class = if lists.kind == FeatureKind::Categorical {
+            // C++'s cast truncates toward zero (saturating here; NaN casts to 0, then class 0).
+            let category = x as i64;
+            let known = category >= 0 && category < i64::from(lists.categories);
+            1 + if known { category as usize } else { lists.categories as usize }
+        } else {
+            let thresholds = &self.dense_thresholds[dense.thresholds.0 as usize..dense.thresholds.1 as usize];
+            1 + match self.comparison {
+                Comparison::LessEqualF64 => count_prefix(thresholds, |t| t < x),
+                Comparison::LessF32 => {
+                    let x = f64::from(x as f32);
+                    count_prefix(thresholds, |t| t <= x)
+                }
+            }
+        };
+        class * present
+    }
+
+    /// ANDs row `class` of a dense table into the leaf bits of its trees.
+    #[inline(always)]
+    fn and_row(&self, dense: &Dense, class: usize, masks: &mut TreeMasks) {
+        let width = dense.width as usize;
+        let start = dense.rows as usize + class * width;
+        let row = &self.dense_masks[start..start + width];
+        let first = usize::from(dense.first);
+        for (mask, &bits) in masks[first..first + width].iter_mut().zip(row) {
+            *mask &= bits;
         }
     }
 
@@ -668,6 +832,7 @@ mod tests {
             let quick = random_ensemble(&mut rng, comparison, MAX_LEAVES, few_numeric);
             prop_assert_eq!(quick.layout(), "quickscorer");
             let walker = quick.clone().node_walker();
+            let lists = quick.clone().quickscorer_lists();
             let nf = quick.num_features();
             let no = quick.num_outputs();
             let n = 1 + rng.below(40) as usize;
@@ -676,18 +841,42 @@ mod tests {
             let rows: Vec<f64> = (0..n * nf)
                 .map(|i| if shared[i % nf] { template[i % nf] } else { rng.value() })
                 .collect();
-            let (mut a, mut b) = (vec![0.0; n * no], vec![0.0; n * no]);
+            let (mut a, mut b, mut c) = (vec![0.0; n * no], vec![0.0; n * no], vec![0.0; n * no]);
             quick.predict_raw(&rows, &mut a);
             walker.predict_raw(&rows, &mut b);
-            for (x, y) in a.iter().zip(&b) {
+            lists.predict_raw(&rows, &mut c);
+            for ((x, y), z) in a.iter().zip(&b).zip(&c) {
                 prop_assert_eq!(x.to_bits(), y.to_bits(), "rows {:?}", rows);
+                prop_assert_eq!(z.to_bits(), y.to_bits(), "lists, rows {:?}", rows);
             }
             for (row, expected) in rows.chunks(nf).zip(b.chunks(no)) {
-                let mut one = vec![0.0; no];
-                quick.predict_raw(row, &mut one);
-                prop_assert_eq!(&one, expected);
+                for scorer in [&quick, &lists] {
+                    let mut one = vec![0.0; no];
+                    scorer.predict_raw(row, &mut one);
+                    prop_assert_eq!(&one, expected);
+                }
             }
         }
+    }
+
+    #[test]
+    fn dense_tables_are_built_while_they_fit() {
+        let mut rng = Rng(11);
+        let trees: Vec<_> = (0..6)
+            .map(|_| {
+                let (splits, leaves) = random_tree(&mut rng, 3, 31, true);
+                (0, splits, leaves)
+            })
+            .collect();
+        let quick = Quick::build(&trees, 3, 1, Comparison::LessEqualF64, false).unwrap();
+        assert!(!quick.features.is_empty());
+        assert!(quick.features.iter().all(|f| f.dense.is_some()));
+        // One split listing category 200,000: its table would take 1.6 MB, so the model keeps
+        // its lists.
+        let split = Split::Categorical { feature: 0, left_categories: vec![200_000], left: !0, right: !1 };
+        let quick = Quick::build(&[(0, vec![split], vec![1.0, 2.0])], 1, 1, Comparison::LessEqualF64, false).unwrap();
+        assert!(quick.features.iter().all(|f| f.dense.is_none()));
+        assert!(quick.dense_masks.is_empty());
     }
 
     #[test]
