@@ -105,7 +105,12 @@ pub(super) struct Quick {
     num_outputs: usize,
     tree_output: Vec<u32>,
     tree_leaf_start: Vec<u32>,
-    /// Per tree: one bit set for each of its leaves.
+    /// Whether every tree has at most 32 leaves, so that two trees share a 64-bit word of leaf
+    /// bits: tree `t` in word `t / 2`, its half `t % 2`. Masks are built in that form (the other
+    /// tree's half all ones), so every loop over words does half the work: the dense tables'
+    /// rows are half as long, and a list's entries for two trees of a word are one.
+    pairs: bool,
+    /// Per word of leaf bits (per tree, or per two trees with `pairs`): each leaf's bit set.
     initial: Vec<u64>,
     leaf_values: Vec<f64>,
     features: Vec<FeatureLists>,
@@ -178,10 +183,12 @@ impl Quick {
         if trees.len() > usize::from(u16::MAX) || trees.iter().any(|(_, _, leaves)| leaves.len() > MAX_LEAVES) {
             return None;
         }
+        let pairs = trees.iter().all(|(_, _, leaves)| leaves.len() <= 32);
         let mut quick = Quick {
             comparison,
             tiny_as_zero,
             num_outputs,
+            pairs,
             tree_output: Vec::with_capacity(trees.len()),
             tree_leaf_start: Vec::with_capacity(trees.len()),
             initial: Vec::with_capacity(trees.len()),
@@ -199,15 +206,21 @@ impl Quick {
             dense_masks: Vec::new(),
         };
         let mut gathered: Vec<Gathered> = (0..num_features).map(|_| Gathered::default()).collect();
-        for (tree, (output, splits, leaves)) in trees.iter().enumerate() {
-            let tree = tree as u16;
+        for (t, (output, splits, leaves)) in trees.iter().enumerate() {
+            // The word of leaf bits the tree's masks apply to, and whether it is a pair's second.
+            let (tree, high_half) = if pairs { ((t / 2) as u16, t % 2 == 1) } else { (t as u16, false) };
             quick.tree_output.push(*output as u32);
             quick.tree_leaf_start.push(u32::try_from(quick.leaf_values.len()).ok()?);
             let order = leaf_order(splits, leaves.len());
             quick.leaf_values.extend(order.leaves.iter().map(|&leaf| leaves[leaf]));
-            quick.initial.push(bits(0, leaves.len()));
+            match quick.initial.last_mut() {
+                Some(word) if high_half => *word |= bits(0, leaves.len()) << 32,
+                _ => quick.initial.push(bits(0, leaves.len())),
+            }
             for (split, &(low, high)) in splits.iter().zip(&order.left_leaves) {
-                let mask = !bits(low, high);
+                // With at most 32 leaves the mask's upper half is all ones already; a pair's
+                // second tree moves its half up and keeps the first's all ones.
+                let mask = if high_half { (!bits(low, high) << 32) | u64::from(u32::MAX) } else { !bits(low, high) };
                 match split {
                     Split::Numerical { feature, threshold, default_left, missing, .. } => {
                         let g = &mut gathered[*feature as usize];
@@ -639,9 +652,12 @@ impl Quick {
     /// Adds each tree's exit leaf, in model order.
     #[inline(always)]
     fn add_leaves(&self, masks: &[u64], margins: &mut [f64]) {
-        let leaves = masks.iter().zip(&self.tree_leaf_start).map(|(&mask, &start)| {
-            let leaf = start as usize + mask.trailing_zeros() as usize;
-            self.leaf_values[leaf]
+        // With `pairs`, tree `t`'s bits are word `t / 2` shifted down by its half (a first
+        // tree's lowest set bit is in the lower half, as one of its leaves is always left).
+        let pairs = usize::from(self.pairs);
+        let leaves = self.tree_leaf_start.iter().enumerate().map(|(t, &start)| {
+            let word = masks[t >> pairs] >> ((t & pairs) * 32);
+            self.leaf_values[start as usize + word.trailing_zeros() as usize]
         });
         if let [margin] = margins {
             // One output: the sum stays in a register (through memory, each addition waited for
@@ -823,13 +839,15 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
 
-        /// QuickScorer's margins equal the node walker's, bit for bit, single rows and blocks
-        /// (blocks with columns shared by every row too).
+        /// QuickScorer's margins, with its dense tables and with its lists alone, equal the node
+        /// walker's, bit for bit, single rows and blocks (blocks with columns shared by every
+        /// row too).
         #[test]
-        fn quickscorer_equals_the_node_walker(seed in any::<u64>(), f32_compare in any::<bool>(), few_numeric in any::<bool>()) {
+        fn quickscorer_equals_the_node_walker(seed in any::<u64>(), f32_compare in any::<bool>(), few_numeric in any::<bool>(), narrow in any::<bool>()) {
             let mut rng = Rng(seed | 1);
             let comparison = if f32_compare { Comparison::LessF32 } else { Comparison::LessEqualF64 };
-            let quick = random_ensemble(&mut rng, comparison, MAX_LEAVES, few_numeric);
+            // Trees of at most 32 leaves share words of leaf bits in pairs; larger ones do not.
+            let quick = random_ensemble(&mut rng, comparison, if narrow { 32 } else { MAX_LEAVES }, few_numeric);
             prop_assert_eq!(quick.layout(), "quickscorer");
             let walker = quick.clone().node_walker();
             let lists = quick.clone().quickscorer_lists();
