@@ -315,77 +315,75 @@ impl Quick {
     }
 
     /// Dense tables for every numerical and categorical feature, when they fit in
-    /// [`MAX_DENSE_BYTES`] together (a mixed feature keeps its lists).
+    /// [`MAX_DENSE_BYTES`] together (a mixed feature keeps its lists). Each table's size is
+    /// known before it is built, so a large model gives up early, and a numerical feature's
+    /// rows are built as one running AND over its sorted splits.
     fn build_dense(&mut self) {
-        let mut features = std::mem::take(&mut self.features);
         let mut bytes = 0usize;
-        for lists in &mut features {
-            let thresholds_start = self.dense_thresholds.len() as u32;
-            // Each class's false splits, as (tree, mask) entries: NaN's first.
-            let mut classes = vec![self.list_entries(lists.nan)];
-            match lists.kind {
+        for f in 0..self.features.len() {
+            let lists = self.features[f].clone();
+            // The feature's lists: NaN's, then the categories' and no category's.
+            let mut ranges = vec![lists.nan];
+            let classes = match lists.kind {
                 FeatureKind::Numerical => {
-                    // Above none of the thresholds, then above each distinct one: every split
-                    // up to it in the sorted array.
-                    let (start, end) = (lists.compare.0 as usize, lists.compare.1 as usize);
-                    classes.push(Vec::new());
-                    for i in start..end {
-                        let t = self.thresholds[i];
-                        if i + 1 < end && self.thresholds[i + 1].to_bits() == t.to_bits() {
-                            continue;
-                        }
-                        self.dense_thresholds.push(t);
-                        let upto = start..i + 1;
-                        classes.push(
-                            self.sorted_trees[upto.clone()]
-                                .iter()
-                                .copied()
-                                .zip(self.sorted_masks[upto].iter().copied())
-                                .collect(),
-                        );
-                    }
+                    let sorted = &self.thresholds[lists.compare.0 as usize..lists.compare.1 as usize];
+                    // NaN, above no threshold, above each distinct one.
+                    2 + sorted.windows(2).filter(|w| w[0].to_bits() != w[1].to_bits()).count()
+                        + usize::from(!sorted.is_empty())
                 }
                 FeatureKind::Categorical => {
-                    for c in 0..lists.categories as usize {
-                        let at = lists.category_start as usize + c;
-                        classes.push(self.list_entries((self.category_offsets[at], self.category_offsets[at + 1])));
-                    }
-                    classes.push(self.list_entries(lists.no_category));
+                    let offsets = &self.category_offsets[lists.category_start as usize..];
+                    ranges.extend((0..lists.categories as usize).map(|c| (offsets[c], offsets[c + 1])));
+                    ranges.push(lists.no_category);
+                    ranges.len()
                 }
                 FeatureKind::Mixed => continue,
-            }
-            let trees = classes.iter().flatten().map(|&(tree, _)| tree);
-            let (Some(first), Some(last)) = (trees.clone().min(), trees.max()) else {
-                // No split at all: nothing to apply (and no table).
-                self.dense_thresholds.truncate(thresholds_start as usize);
-                continue;
+            };
+            let sorted_trees = &self.sorted_trees[lists.compare.0 as usize..lists.compare.1 as usize];
+            let words = ranges
+                .iter()
+                .flat_map(|&(start, end)| &self.list_trees[start as usize..end as usize])
+                .chain(sorted_trees)
+                .copied();
+            let (Some(first), Some(last)) = (words.clone().min(), words.max()) else {
+                continue; // no split at all: nothing to apply
             };
             let width = usize::from(last - first) + 1;
-            bytes += classes.len() * width * std::mem::size_of::<u64>();
-            let rows = u32::try_from(self.dense_masks.len()).unwrap_or(u32::MAX);
-            for class in &classes {
+            bytes += classes * width * std::mem::size_of::<u64>();
+            if bytes > MAX_DENSE_BYTES {
+                self.drop_dense();
+                return;
+            }
+            let Ok(rows) = u32::try_from(self.dense_masks.len()) else {
+                self.drop_dense();
+                return;
+            };
+            let thresholds_start = self.dense_thresholds.len() as u32;
+            for &(start, end) in &ranges {
                 let at = self.dense_masks.len();
                 self.dense_masks.resize(at + width, u64::MAX);
-                for &(tree, mask) in class {
-                    self.dense_masks[at + usize::from(tree - first)] &= mask;
+                for i in start as usize..end as usize {
+                    self.dense_masks[at + usize::from(self.list_trees[i] - first)] &= self.list_masks[i];
+                }
+            }
+            if lists.kind == FeatureKind::Numerical {
+                // Above no threshold: nothing fails. Above each distinct threshold: every split
+                // up to it, the previous row and the threshold's own splits.
+                let mut row = vec![u64::MAX; width];
+                self.dense_masks.extend_from_slice(&row);
+                let (start, end) = (lists.compare.0 as usize, lists.compare.1 as usize);
+                for i in start..end {
+                    row[usize::from(self.sorted_trees[i] - first)] &= self.sorted_masks[i];
+                    let t = self.thresholds[i];
+                    if i + 1 == end || self.thresholds[i + 1].to_bits() != t.to_bits() {
+                        self.dense_thresholds.push(t);
+                        self.dense_masks.extend_from_slice(&row);
+                    }
                 }
             }
             let thresholds = (thresholds_start, self.dense_thresholds.len() as u32);
-            lists.dense = Some(Dense { thresholds, rows, first, width: width as u32 });
-            if bytes > MAX_DENSE_BYTES || rows == u32::MAX {
-                break;
-            }
+            self.features[f].dense = Some(Dense { thresholds, rows, first, width: width as u32 });
         }
-        self.features = features;
-        if bytes > MAX_DENSE_BYTES || self.dense_masks.len() > u32::MAX as usize {
-            self.drop_dense();
-        }
-    }
-
-    /// The (tree, mask) entries of a list.
-    fn list_entries(&self, (start, end): (u32, u32)) -> Vec<(u16, u64)> {
-        let range = start as usize..end as usize;
-        self.list_trees[range.clone()].iter().copied().zip(self.list_masks[range].iter().copied()).collect()
     }
 
     /// Scores every feature from its lists.
