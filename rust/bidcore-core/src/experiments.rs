@@ -82,37 +82,34 @@ impl Fnv {
 /// 256 values computed when the config is loaded. A text with a code unit of 256 or more (its
 /// XOR reaches higher bits) is hashed unit by unit.
 #[derive(Debug, Clone)]
-pub struct Suffix {
-    text: String,
-    /// `PRIME^m`, and the table `D`, for a text of code units below 256.
-    table: Option<(u32, Box<[u32; 256]>)>,
+pub enum Suffix {
+    /// A text of code units below 256: `PRIME^m` and the table `D`.
+    Table { power: u32, offsets: Box<[u32; 256]> },
+    /// Any other text, hashed unit by unit.
+    Units(String),
 }
 
 impl Suffix {
     pub fn new(text: &str) -> Suffix {
-        let table = text.encode_utf16().all(|unit| unit < 256).then(|| {
-            let power = text.encode_utf16().fold(1u32, |p, _| p.wrapping_mul(PRIME));
-            let offsets = std::array::from_fn(|lo| {
-                let lo = lo as u32;
-                Fnv(lo).text(text).0.wrapping_sub(lo.wrapping_mul(power))
-            });
-            (power, Box::new(offsets))
+        if text.encode_utf16().any(|unit| unit >= 256) {
+            return Suffix::Units(text.to_owned());
+        }
+        let power = text.encode_utf16().fold(1u32, |p, _| p.wrapping_mul(PRIME));
+        let offsets = std::array::from_fn(|lo| {
+            let lo = lo as u32;
+            Fnv(lo).text(text).0.wrapping_sub(lo.wrapping_mul(power))
         });
-        Suffix { text: text.to_owned(), table }
+        Suffix::Table { power, offsets: Box::new(offsets) }
     }
 
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// `state.text(self.text())`.
+    /// `state.text(suffix)`.
     #[inline]
     pub fn after(&self, state: Fnv) -> Fnv {
-        match &self.table {
-            Some((power, offsets)) => {
+        match self {
+            Suffix::Table { power, offsets } => {
                 Fnv(state.0.wrapping_mul(*power).wrapping_add(offsets[(state.0 & 0xFF) as usize]))
             }
-            None => state.text(&self.text),
+            Suffix::Units(text) => state.text(text),
         }
     }
 }
@@ -248,7 +245,7 @@ mod tests {
             for suffix in [latin.as_str(), text.as_str()] {
                 let table = Suffix::new(suffix);
                 proptest::prop_assert_eq!(table.after(Fnv(state)), Fnv(state).text(suffix));
-                proptest::prop_assert_eq!(table.table.is_some(), suffix.chars().all(|c| u32::from(c) < 256));
+                proptest::prop_assert_eq!(matches!(table, Suffix::Table { .. }), suffix.chars().all(|c| u32::from(c) < 256));
             }
         }
     }
