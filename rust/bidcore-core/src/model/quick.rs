@@ -141,11 +141,13 @@ const MAX_BINS: usize = 64;
 type TreeMasks = [u64; 1 << 16];
 
 /// Each thread's working memory: leaf bits after a block's shared features, one row's leaf
-/// bits, and the features that vary within the block.
+/// bits, the features that vary within the block, and one row's dense classes.
 struct Scratch {
     shared: Box<TreeMasks>,
     masks: Box<TreeMasks>,
     varying: Vec<usize>,
+    /// One row's dense classes, per feature (0 for a feature without a table).
+    classes: Vec<usize>,
 }
 
 /// Zeroed leaf bits, allocated on the heap directly (a `[u64; 1 << 16]` built on the stack
@@ -157,7 +159,7 @@ fn tree_masks() -> Box<TreeMasks> {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> =
-        RefCell::new(Scratch { shared: tree_masks(), masks: tree_masks(), varying: Vec::new() });
+        RefCell::new(Scratch { shared: tree_masks(), masks: tree_masks(), varying: Vec::new(), classes: Vec::new() });
 }
 
 /// Splits of one feature, gathered while reading the trees.
@@ -472,17 +474,17 @@ impl Quick {
     pub(super) fn add_raw(&self, rows: &[f64], num_features: usize, raw: &mut [f64], block_rows: usize) {
         let trees = self.initial.len();
         SCRATCH.with(|scratch| {
-            let Scratch { shared, masks, varying } = &mut *scratch.borrow_mut();
+            let Scratch { shared, masks, varying, classes } = &mut *scratch.borrow_mut();
             if rows.len() == num_features {
                 // One row: nothing to share. Every dense feature's class is found first: the
                 // searches are independent of each other and of the leaf bits, so they overlap.
                 masks[..trees].copy_from_slice(&self.initial);
-                varying.clear();
-                varying.extend(self.features.iter().map(|lists| match &lists.dense {
+                classes.clear();
+                classes.extend(self.features.iter().map(|lists| match &lists.dense {
                     Some(dense) => self.class(lists, dense, rows[lists.feature as usize]),
                     None => 0,
                 }));
-                for (lists, &class) in self.features.iter().zip(varying.iter()) {
+                for (lists, &class) in self.features.iter().zip(classes.iter()) {
                     match &lists.dense {
                         Some(dense) => self.and_row(dense, class, masks),
                         None => self.apply_feature(lists, rows[lists.feature as usize], masks),
@@ -545,19 +547,10 @@ impl Quick {
         let present = usize::from(!x.is_nan());
         let x = if self.tiny_as_zero && x.abs() <= ZERO_THRESHOLD { 0.0 } else { x };
         let class = if lists.kind == FeatureKind::Categorical {
-            // C++'s cast truncates toward zero (saturating here; NaN casts to 0, then class 0).
-            let category = x as i64;
-            let known = category >= 0 && category < i64::from(lists.categories);
-            1 + if known { category as usize } else { lists.categories as usize }
+            // NaN casts to category 0, then `present` makes it class 0.
+            1 + category(lists, x).unwrap_or(lists.categories as usize)
         } else {
-            let thresholds = &self.dense_thresholds[dense.thresholds.0 as usize..dense.thresholds.1 as usize];
-            1 + match self.comparison {
-                Comparison::LessEqualF64 => count_prefix(thresholds, |t| t < x),
-                Comparison::LessF32 => {
-                    let x = f64::from(x as f32);
-                    count_prefix(thresholds, |t| t <= x)
-                }
-            }
+            1 + self.falses(&self.dense_thresholds[dense.thresholds.0 as usize..dense.thresholds.1 as usize], x)
         };
         class * present
     }
@@ -593,13 +586,25 @@ impl Quick {
     /// The categorical splits of a feature (`x` is not NaN).
     #[inline(always)]
     fn apply_category(&self, lists: &FeatureLists, x: f64, masks: &mut TreeMasks) {
-        // C++'s cast truncates toward zero (saturating here); negatives are no category.
-        let category = x as i64;
-        if category >= 0 && category < i64::from(lists.categories) {
-            let at = lists.category_start as usize + category as usize;
-            self.apply_list((self.category_offsets[at], self.category_offsets[at + 1]), masks);
-        } else {
-            self.apply_list(lists.no_category, masks);
+        match category(lists, x) {
+            Some(c) => {
+                let at = lists.category_start as usize + c;
+                self.apply_list((self.category_offsets[at], self.category_offsets[at + 1]), masks);
+            }
+            None => self.apply_list(lists.no_category, masks),
+        }
+    }
+
+    /// How many of the sorted `thresholds` value `x` is not sent left by (a prefix), under the
+    /// model's comparison.
+    #[inline(always)]
+    fn falses(&self, thresholds: &[f64], x: f64) -> usize {
+        match self.comparison {
+            Comparison::LessEqualF64 => count_prefix(thresholds, |t| t < x),
+            Comparison::LessF32 => {
+                let x = f64::from(x as f32);
+                count_prefix(thresholds, |t| t <= x)
+            }
         }
     }
 
@@ -609,13 +614,7 @@ impl Quick {
     fn scan(&self, (start, end): (u32, u32), x: f64, masks: &mut TreeMasks) {
         let (start, end) = (start as usize, end as usize);
         let thresholds = &self.thresholds[start..end];
-        let falses = match self.comparison {
-            Comparison::LessEqualF64 => count_prefix(thresholds, |t| t < x),
-            Comparison::LessF32 => {
-                let x = f64::from(x as f32);
-                count_prefix(thresholds, |t| t <= x)
-            }
-        };
+        let falses = self.falses(thresholds, x);
         let range = start..start + falses;
         for (&tree, &mask) in self.sorted_trees[range.clone()].iter().zip(&self.sorted_masks[range]) {
             masks[tree as usize] &= mask;
@@ -627,13 +626,7 @@ impl Quick {
     #[inline(always)]
     fn apply_bin(&self, (start, end): (u32, u32), x: f64, masks: &mut TreeMasks) {
         let thresholds = &self.bin_thresholds[start as usize..end as usize];
-        let falses = match self.comparison {
-            Comparison::LessEqualF64 => count_prefix(thresholds, |t| t < x),
-            Comparison::LessF32 => {
-                let x = f64::from(x as f32);
-                count_prefix(thresholds, |t| t <= x)
-            }
-        };
+        let falses = self.falses(thresholds, x);
         if falses > 0 {
             self.apply_list(self.bin_lists[start as usize + falses - 1], masks);
         }
@@ -667,6 +660,15 @@ impl Quick {
             }
         }
     }
+}
+
+/// The category of value `x` of a feature with categorical splits, when some split's set can
+/// hold it: C++'s cast truncates toward zero (saturating here); negatives and categories no
+/// split lists are none.
+#[inline(always)]
+fn category(lists: &FeatureLists, x: f64) -> Option<usize> {
+    let category = x as i64;
+    (category >= 0 && category < i64::from(lists.categories)).then_some(category as usize)
 }
 
 /// How many of the sorted `thresholds` satisfy `below` (a prefix), without a chain of dependent
