@@ -67,10 +67,10 @@ struct FeatureLists {
     dense: Option<Dense>,
 }
 
-/// One feature's splits as a table with a row per class of values: a row holds, for each tree
-/// of a span, the combined mask of every split of the feature that a value of the class does
-/// not send left (all ones for a tree with none). Applying the feature is then one row, ANDed
-/// into the leaf bits in a loop of fixed length, with no branch on the value: QuickScorer's
+/// One feature's splits as a table with a row per class of values: a row holds, for each word
+/// of leaf bits in the chunks it covers, the combined mask of every split of the feature that
+/// a value of the class does not send left (all ones for a tree with none). Applying the
+/// feature is then one row, ANDed into the leaf bits with no branch on the value: QuickScorer's
 /// lists cost a mispredicted loop exit or two per feature, half a small model's time.
 ///
 /// Classes: 0 is NaN; a numerical feature's value is class `1 + k`, `k` the number of its
@@ -78,13 +78,35 @@ struct FeatureLists {
 /// category `c` is class `1 + c`, and a value in no split's category set is `1 + categories`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Dense {
-    /// The feature's distinct thresholds, in `dense_thresholds` (numerical features).
+    /// The feature's distinct thresholds, in `dense_thresholds` (numerical features), padded
+    /// with NaN to whole groups of four.
     thresholds: (u32, u32),
-    /// Where class 0's row starts in `dense_masks`; each row is `width` masks.
+    /// Where class 0's row starts in `dense_chunks`; each row is `chunks` chunks.
     rows: u32,
-    /// The trees the rows cover: `first..first + width`.
-    first: u16,
-    width: u32,
+    /// The chunks of leaf-bit words the rows cover: `first_chunk..first_chunk + chunks`.
+    first_chunk: u32,
+    chunks: u32,
+}
+
+/// Words of leaf bits in a chunk: what one row's dense pass keeps in registers while it ANDs
+/// every dense feature's row into them (eight SSE registers, four AVX ones).
+const CHUNK_WORDS: usize = 16;
+
+/// A chunk of a dense table's row (two cache lines, aligned to them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(align(64))]
+struct Chunk([u64; CHUNK_WORDS]);
+
+impl Chunk {
+    const ONES: Chunk = Chunk([u64::MAX; CHUNK_WORDS]);
+}
+
+/// A dense feature whose rows cover a chunk: `feature` indexes `Quick::features` (and a row's
+/// starts), `offset` is the chunk's place within the feature's rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ChunkEntry {
+    feature: u32,
+    offset: u32,
 }
 
 /// What a feature's splits are: numerical without zero-as-missing (most features), categorical
@@ -104,7 +126,9 @@ pub(super) struct Quick {
     tiny_as_zero: bool,
     num_outputs: usize,
     tree_output: Vec<u32>,
-    tree_leaf_start: Vec<u32>,
+    /// Leaf values per tree, padded to a power of two (at least 4, at most 64; 64 without
+    /// `pairs`): tree `t`'s leaf `i` is `leaf_values[t * leaf_slots + i]`.
+    leaf_slots: usize,
     /// Whether every tree has at most 32 leaves, so that two trees share a 64-bit word of leaf
     /// bits: tree `t` in word `t / 2`, its half `t % 2`. Masks are built in that form (the other
     /// tree's half all ones), so every loop over words does half the work: the dense tables'
@@ -125,7 +149,13 @@ pub(super) struct Quick {
     bin_thresholds: Vec<f64>,
     bin_lists: Vec<(u32, u32)>,
     dense_thresholds: Vec<f64>,
-    dense_masks: Vec<u64>,
+    dense_chunks: Vec<Chunk>,
+    /// `initial` padded to whole chunks (empty without dense tables): a row's dense pass starts
+    /// from it, and the padding is never read.
+    dense_initial: Vec<u64>,
+    /// Chunk `k`'s dense features: `chunk_entries[chunk_starts[k]..chunk_starts[k + 1]]`.
+    chunk_entries: Vec<ChunkEntry>,
+    chunk_starts: Vec<u32>,
 }
 
 /// A model whose dense tables would take more than this many bytes in all keeps QuickScorer's
@@ -141,13 +171,17 @@ const MAX_BINS: usize = 64;
 type TreeMasks = [u64; 1 << 16];
 
 /// Each thread's working memory: leaf bits after a block's shared features, one row's leaf
-/// bits, the features that vary within the block, and one row's dense classes.
+/// bits, the features that vary within the block, and where one row's dense rows start.
 struct Scratch {
     shared: Box<TreeMasks>,
     masks: Box<TreeMasks>,
     varying: Vec<usize>,
-    /// One row's dense classes, per feature (0 for a feature without a table).
-    classes: Vec<usize>,
+    /// Per feature, where the row of the value's class starts in `dense_chunks` (0 for a
+    /// feature without a table).
+    starts: Vec<usize>,
+    /// A block's dense entries of its varying features, per chunk (see `Quick::dense_pass`).
+    entries: Vec<ChunkEntry>,
+    entry_starts: Vec<u32>,
 }
 
 /// Zeroed leaf bits, allocated on the heap directly (a `[u64; 1 << 16]` built on the stack
@@ -159,7 +193,11 @@ fn tree_masks() -> Box<TreeMasks> {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> =
-        RefCell::new(Scratch { shared: tree_masks(), masks: tree_masks(), varying: Vec::new(), classes: Vec::new() });
+        RefCell::new(Scratch { shared: tree_masks(), masks: tree_masks(), varying: Vec::new(),
+            starts: Vec::new(),
+            entries: Vec::new(),
+            entry_starts: Vec::new(),
+        });
 }
 
 /// Splits of one feature, gathered while reading the trees.
@@ -186,13 +224,15 @@ impl Quick {
             return None;
         }
         let pairs = trees.iter().all(|(_, _, leaves)| leaves.len() <= 32);
+        let most_leaves = trees.iter().map(|(_, _, leaves)| leaves.len()).max().unwrap_or(1);
+        let leaf_slots = if pairs { most_leaves.next_power_of_two().max(4) } else { MAX_LEAVES };
         let mut quick = Quick {
             comparison,
             tiny_as_zero,
             num_outputs,
             pairs,
             tree_output: Vec::with_capacity(trees.len()),
-            tree_leaf_start: Vec::with_capacity(trees.len()),
+            leaf_slots,
             initial: Vec::with_capacity(trees.len()),
             leaf_values: Vec::new(),
             features: Vec::new(),
@@ -205,16 +245,19 @@ impl Quick {
             bin_thresholds: Vec::new(),
             bin_lists: Vec::new(),
             dense_thresholds: Vec::new(),
-            dense_masks: Vec::new(),
+            dense_chunks: Vec::new(),
+            dense_initial: Vec::new(),
+            chunk_entries: Vec::new(),
+            chunk_starts: Vec::new(),
         };
         let mut gathered: Vec<Gathered> = (0..num_features).map(|_| Gathered::default()).collect();
         for (t, (output, splits, leaves)) in trees.iter().enumerate() {
             // The word of leaf bits the tree's masks apply to, and whether it is a pair's second.
             let (tree, high_half) = if pairs { ((t / 2) as u16, t % 2 == 1) } else { (t as u16, false) };
             quick.tree_output.push(*output as u32);
-            quick.tree_leaf_start.push(u32::try_from(quick.leaf_values.len()).ok()?);
             let order = leaf_order(splits, leaves.len());
             quick.leaf_values.extend(order.leaves.iter().map(|&leaf| leaves[leaf]));
+            quick.leaf_values.resize((t + 1) * leaf_slots, 0.0);
             match quick.initial.last_mut() {
                 Some(word) if high_half => *word |= bits(0, leaves.len()) << 32,
                 _ => quick.initial.push(bits(0, leaves.len())),
@@ -350,42 +393,70 @@ impl Quick {
             let (Some(first), Some(last)) = (words.clone().min(), words.max()) else {
                 continue; // no split at all: nothing to apply
             };
-            let width = usize::from(last - first) + 1;
-            bytes += classes * width * std::mem::size_of::<u64>();
+            // The rows cover whole chunks: the dense pass ANDs a chunk at a time.
+            let first_chunk = usize::from(first) / CHUNK_WORDS;
+            let chunks = usize::from(last) / CHUNK_WORDS + 1 - first_chunk;
+            bytes += classes * chunks * std::mem::size_of::<Chunk>();
             if bytes > MAX_DENSE_BYTES {
                 self.drop_dense();
                 return;
             }
-            let Ok(rows) = u32::try_from(self.dense_masks.len()) else {
+            let Ok(rows) = u32::try_from(self.dense_chunks.len()) else {
                 self.drop_dense();
                 return;
             };
+            let base = first_chunk * CHUNK_WORDS;
+            let and_word = |row: &mut [Chunk], word: u16, mask: u64| {
+                let at = usize::from(word) - base;
+                row[at / CHUNK_WORDS].0[at % CHUNK_WORDS] &= mask;
+            };
             let thresholds_start = self.dense_thresholds.len() as u32;
             for &(start, end) in &ranges {
-                let at = self.dense_masks.len();
-                self.dense_masks.resize(at + width, u64::MAX);
+                let mut row = vec![Chunk::ONES; chunks];
                 for i in start as usize..end as usize {
-                    self.dense_masks[at + usize::from(self.list_trees[i] - first)] &= self.list_masks[i];
+                    and_word(&mut row, self.list_trees[i], self.list_masks[i]);
                 }
+                self.dense_chunks.extend_from_slice(&row);
             }
             if lists.kind == FeatureKind::Numerical {
                 // Above no threshold: nothing fails. Above each distinct threshold: every split
                 // up to it, the previous row and the threshold's own splits.
-                let mut row = vec![u64::MAX; width];
-                self.dense_masks.extend_from_slice(&row);
+                let mut row = vec![Chunk::ONES; chunks];
+                self.dense_chunks.extend_from_slice(&row);
                 let (start, end) = (lists.compare.0 as usize, lists.compare.1 as usize);
                 for i in start..end {
-                    row[usize::from(self.sorted_trees[i] - first)] &= self.sorted_masks[i];
+                    and_word(&mut row, self.sorted_trees[i], self.sorted_masks[i]);
                     let t = self.thresholds[i];
                     if i + 1 == end || self.thresholds[i + 1].to_bits() != t.to_bits() {
                         self.dense_thresholds.push(t);
-                        self.dense_masks.extend_from_slice(&row);
+                        self.dense_chunks.extend_from_slice(&row);
                     }
+                }
+                // Padded with NaN, which no value lies above, to whole groups of four (see
+                // `count_dense`).
+                while (self.dense_thresholds.len() - thresholds_start as usize) % 4 != 0 {
+                    self.dense_thresholds.push(f64::NAN);
                 }
             }
             let thresholds = (thresholds_start, self.dense_thresholds.len() as u32);
-            self.features[f].dense = Some(Dense { thresholds, rows, first, width: width as u32 });
+            let (first_chunk, chunks) = (first_chunk as u32, chunks as u32);
+            self.features[f].dense = Some(Dense { thresholds, rows, first_chunk, chunks });
         }
+        // Each chunk's dense features.
+        let total_chunks = self.initial.len().div_ceil(CHUNK_WORDS);
+        self.chunk_starts.push(0);
+        for k in 0..total_chunks as u32 {
+            for (i, lists) in self.features.iter().enumerate() {
+                if let Some(dense) = &lists.dense {
+                    if (dense.first_chunk..dense.first_chunk + dense.chunks).contains(&k) {
+                        self.chunk_entries.push(ChunkEntry { feature: i as u32, offset: k - dense.first_chunk });
+                    }
+                }
+            }
+            self.chunk_starts.push(self.chunk_entries.len() as u32);
+        }
+        self.dense_initial = self.initial.clone();
+        self.dense_initial.resize(total_chunks * CHUNK_WORDS, u64::MAX);
     }
 
     /// Scores every feature from its lists.
@@ -394,7 +465,10 @@ impl Quick {
             lists.dense = None;
         }
         self.dense_thresholds = Vec::new();
-        self.dense_masks = Vec::new();
+        self.dense_chunks = Vec::new();
+        self.dense_initial = Vec::new();
+        self.chunk_entries = Vec::new();
+        self.chunk_starts = Vec::new();
     }
 
     /// Appends numerical splits sorted by threshold; returns their range.
@@ -473,22 +547,22 @@ impl Quick {
     /// are the same as row by row.)
     pub(super) fn add_raw(&self, rows: &[f64], num_features: usize, raw: &mut [f64], block_rows: usize) {
         let trees = self.initial.len();
+        let dense = !self.dense_initial.is_empty();
+        // The leaf bits a row starts from: whole chunks for the dense pass.
+        let initial = if dense { &self.dense_initial } else { &self.initial };
         SCRATCH.with(|scratch| {
-            let Scratch { shared, masks, varying, classes } = &mut *scratch.borrow_mut();
+            let Scratch { shared, masks, varying, starts, entries, entry_starts } = &mut *scratch.borrow_mut();
             if rows.len() == num_features {
-                // One row: nothing to share. Every dense feature's class is found first: the
-                // searches are independent of each other and of the leaf bits, so they overlap.
-                masks[..trees].copy_from_slice(&self.initial);
-                classes.clear();
-                classes.extend(self.features.iter().map(|lists| match &lists.dense {
-                    Some(dense) => self.class(lists, dense, rows[lists.feature as usize]),
-                    None => 0,
-                }));
-                for (lists, &class) in self.features.iter().zip(classes.iter()) {
-                    match &lists.dense {
-                        Some(dense) => self.and_row(dense, class, masks),
-                        None => self.apply_feature(lists, rows[lists.feature as usize], masks),
-                    }
+                // One row: nothing to share.
+                if dense {
+                    starts.clear();
+                    starts.extend(self.features.iter().map(|lists| self.dense_start(lists, rows)));
+                    self.dense_pass(starts, &self.chunk_entries, &self.chunk_starts, initial, masks);
+                } else {
+                    masks[..trees].copy_from_slice(initial);
+                }
+                for lists in self.features.iter().filter(|lists| lists.dense.is_none()) {
+                    self.apply_feature(lists, rows[lists.feature as usize], masks);
                 }
                 self.add_leaves(&masks[..trees], raw);
                 return;
@@ -496,7 +570,7 @@ impl Quick {
             for (block, out) in
                 rows.chunks(num_features * block_rows).zip(raw.chunks_mut(self.num_outputs * block_rows))
             {
-                shared[..trees].copy_from_slice(&self.initial);
+                shared[..initial.len()].copy_from_slice(initial);
                 varying.clear();
                 let first = &block[..num_features];
                 for (i, lists) in self.features.iter().enumerate() {
@@ -508,11 +582,34 @@ impl Quick {
                         varying.push(i);
                     }
                 }
+                if dense {
+                    // The dense pass of each row starts from the shared bits and takes only the
+                    // varying features' entries.
+                    entries.clear();
+                    entry_starts.clear();
+                    entry_starts.push(0);
+                    for k in 0..self.dense_initial.len() / CHUNK_WORDS {
+                        let chunk =
+                            &self.chunk_entries[self.chunk_starts[k] as usize..self.chunk_starts[k + 1] as usize];
+                        entries.extend(chunk.iter().filter(|e| varying.binary_search(&(e.feature as usize)).is_ok()));
+                        entry_starts.push(entries.len() as u32);
+                    }
+                    starts.resize(self.features.len(), 0);
+                }
                 for (row, margins) in block.chunks_exact(num_features).zip(out.chunks_exact_mut(self.num_outputs)) {
-                    masks[..trees].copy_from_slice(&shared[..trees]);
+                    if dense {
+                        for &i in varying.iter() {
+                            starts[i] = self.dense_start(&self.features[i], row);
+                        }
+                        self.dense_pass(starts, entries, entry_starts, &shared[..initial.len()], masks);
+                    } else {
+                        masks[..trees].copy_from_slice(&shared[..trees]);
+                    }
                     for &i in varying.iter() {
                         let lists = &self.features[i];
-                        self.apply_feature(lists, row[lists.feature as usize], masks);
+                        if lists.dense.is_none() {
+                            self.apply_feature(lists, row[lists.feature as usize], masks);
+                        }
                     }
                     self.add_leaves(&masks[..trees], margins);
                 }
@@ -550,7 +647,14 @@ impl Quick {
             // NaN casts to category 0, then `present` makes it class 0.
             1 + category(lists, x).unwrap_or(lists.categories as usize)
         } else {
-            1 + self.falses(&self.dense_thresholds[dense.thresholds.0 as usize..dense.thresholds.1 as usize], x)
+            let thresholds = &self.dense_thresholds[dense.thresholds.0 as usize..dense.thresholds.1 as usize];
+            1 + match self.comparison {
+                Comparison::LessEqualF64 => count_dense(thresholds, |t| t < x),
+                Comparison::LessF32 => {
+                    let x = f64::from(x as f32);
+                    count_dense(thresholds, |t| t <= x)
+                }
+            }
         };
         class * present
     }
@@ -558,12 +662,52 @@ impl Quick {
     /// ANDs row `class` of a dense table into the leaf bits of its trees.
     #[inline(always)]
     fn and_row(&self, dense: &Dense, class: usize, masks: &mut TreeMasks) {
-        let width = dense.width as usize;
-        let start = dense.rows as usize + class * width;
-        let row = &self.dense_masks[start..start + width];
-        let first = usize::from(dense.first);
-        for (mask, &bits) in masks[first..first + width].iter_mut().zip(row) {
-            *mask &= bits;
+        let start = dense.rows as usize + class * dense.chunks as usize;
+        let row = &self.dense_chunks[start..start + dense.chunks as usize];
+        let first = dense.first_chunk as usize * CHUNK_WORDS;
+        for (words, chunk) in masks[first..].chunks_exact_mut(CHUNK_WORDS).zip(row) {
+            for (word, &bits) in words.iter_mut().zip(&chunk.0) {
+                *word &= bits;
+            }
+        }
+    }
+
+    /// Where the row of `row`'s class starts in a dense feature's table (0 without one).
+    #[inline(always)]
+    fn dense_start(&self, lists: &FeatureLists, row: &[f64]) -> usize {
+        match &lists.dense {
+            Some(dense) => {
+                dense.rows as usize + self.class(lists, dense, row[lists.feature as usize]) * dense.chunks as usize
+            }
+            None => 0,
+        }
+    }
+
+    /// One row's leaf bits after the dense features of `entries` (chunk `k`'s are
+    /// `entries[entry_starts[k]..entry_starts[k + 1]]`), from the bits `from`, with `starts`
+    /// each feature's row ([`Self::dense_start`]). Chunk by chunk: the chunk stays in registers
+    /// while each feature's row is ANDed into it, instead of a load and a store of every word
+    /// per feature. The rows are all found before: the searches are independent of each other
+    /// and of the leaf bits, so they overlap.
+    #[inline(always)]
+    fn dense_pass(
+        &self,
+        starts: &[usize],
+        entries: &[ChunkEntry],
+        entry_starts: &[u32],
+        from: &[u64],
+        masks: &mut TreeMasks,
+    ) {
+        for (k, (from, to)) in from.chunks_exact(CHUNK_WORDS).zip(masks.chunks_exact_mut(CHUNK_WORDS)).enumerate() {
+            let mut bits = [0u64; CHUNK_WORDS];
+            bits.copy_from_slice(from);
+            for entry in &entries[entry_starts[k] as usize..entry_starts[k + 1] as usize] {
+                let chunk = &self.dense_chunks[starts[entry.feature as usize] + entry.offset as usize].0;
+                for (word, &mask) in bits.iter_mut().zip(chunk) {
+                    *word &= mask;
+                }
+            }
+            to.copy_from_slice(&bits);
         }
     }
 
@@ -643,22 +787,54 @@ impl Quick {
     /// Adds each tree's exit leaf, in model order.
     #[inline(always)]
     fn add_leaves(&self, masks: &[u64], margins: &mut [f64]) {
+        if let [margin] = margins {
+            // One output: the sum stays in a register (through memory, each addition waited for
+            // the previous one's store; that was a tenth of a row's time). Each slot count has
+            // its own loop, where a leaf's index needs no bounds check.
+            *margin = match (self.pairs, self.leaf_slots) {
+                (true, 4) => self.sum_pairs::<4>(masks, *margin),
+                (true, 8) => self.sum_pairs::<8>(masks, *margin),
+                (true, 16) => self.sum_pairs::<16>(masks, *margin),
+                (true, 32) => self.sum_pairs::<32>(masks, *margin),
+                _ => self.sum_words::<64>(masks, *margin),
+            };
+            return;
+        }
         // With `pairs`, tree `t`'s bits are word `t / 2` shifted down by its half (a first
         // tree's lowest set bit is in the lower half, as one of its leaves is always left).
         let pairs = usize::from(self.pairs);
-        let leaves = self.tree_leaf_start.iter().enumerate().map(|(t, &start)| {
+        for (t, &output) in self.tree_output.iter().enumerate() {
             let word = masks[t >> pairs] >> ((t & pairs) * 32);
-            self.leaf_values[start as usize + word.trailing_zeros() as usize]
-        });
-        if let [margin] = margins {
-            // One output: the sum stays in a register (through memory, each addition waited for
-            // the previous one's store; that was a tenth of a row's time).
-            *margin = leaves.fold(*margin, |sum, leaf| sum + leaf);
-        } else {
-            for (leaf, &output) in leaves.zip(&self.tree_output) {
-                margins[output as usize] += leaf;
+            margins[output as usize] += self.leaf_values[t * self.leaf_slots + word.trailing_zeros() as usize];
+        }
+    }
+
+    /// `sum` plus every tree's exit leaf, two trees per word of leaf bits, `S` leaf slots per
+    /// tree. (A tree's exit leaf is its lowest bit left set, below `S`: the `% S` only tells
+    /// the compiler so.)
+    #[inline(always)]
+    fn sum_pairs<const S: usize>(&self, masks: &[u64], mut sum: f64) -> f64 {
+        for (&word, pair) in masks.iter().zip(self.leaf_values.chunks_exact(2 * S)) {
+            sum += pair[(word as u32).trailing_zeros() as usize % S];
+            sum += pair[S + ((word >> 32) as u32).trailing_zeros() as usize % S];
+        }
+        // An odd tree out has a word of its own.
+        let trees = self.tree_output.len();
+        if trees % 2 == 1 {
+            if let (Some(&word), Some(last)) = (masks.get(trees / 2), self.leaf_values.chunks_exact(S).nth(trees - 1)) {
+                sum += last[(word as u32).trailing_zeros() as usize % S];
             }
         }
+        sum
+    }
+
+    /// `sum` plus every tree's exit leaf, one tree per word of leaf bits, `S` leaf slots each.
+    #[inline(always)]
+    fn sum_words<const S: usize>(&self, masks: &[u64], mut sum: f64) -> f64 {
+        for (&word, leaves) in masks.iter().zip(self.leaf_values.chunks_exact(S)) {
+            sum += leaves[word.trailing_zeros() as usize % S];
+        }
+        sum
     }
 }
 
@@ -686,6 +862,17 @@ fn count_prefix(thresholds: &[f64], below: impl Fn(f64) -> bool) -> usize {
     let start = blocks * STRIDE;
     let end = (start + STRIDE).min(thresholds.len());
     start + thresholds[start..end].iter().map(|&t| usize::from(below(t))).sum::<usize>()
+}
+
+/// How many of a dense table's sorted `thresholds` (padded with NaN, which fails every test,
+/// to a multiple of four) satisfy `below`: up to 32 are all tested, four at a time, a fixed
+/// shape the compiler vectorizes with no branch on the value; more by [`count_prefix`].
+#[inline(always)]
+fn count_dense(thresholds: &[f64], below: impl Fn(f64) -> bool) -> usize {
+    if thresholds.len() > 32 {
+        return count_prefix(thresholds, below);
+    }
+    thresholds.chunks_exact(4).map(|group| group.iter().map(|&t| usize::from(below(t))).sum::<usize>()).sum()
 }
 
 fn goes_left(comparison: Comparison, x: f64, threshold: f64) -> bool {
@@ -829,7 +1016,9 @@ mod tests {
         let num_outputs = 1 + rng.below(2) as usize;
         let mut b = EnsembleBuilder::new(num_features as usize, num_outputs, comparison, Transform::Identity)
             .tiny_as_zero(rng.below(2) == 0);
-        for t in 0..1 + rng.below(12) as usize {
+        // Up to 40 trees: leaf bits of up to three chunks of the dense pass, features whose
+        // rows start past the first, odd trees out of a pair.
+        for t in 0..1 + rng.below(40) as usize {
             let (splits, leaves) = random_tree(rng, num_features, max_leaves, few_numeric);
             b.tree(t % num_outputs, &splits, &leaves).unwrap();
         }
@@ -894,7 +1083,7 @@ mod tests {
         let split = Split::Categorical { feature: 0, left_categories: vec![200_000], left: !0, right: !1 };
         let quick = Quick::build(&[(0, vec![split], vec![1.0, 2.0])], 1, 1, Comparison::LessEqualF64, false).unwrap();
         assert!(quick.features.iter().all(|f| f.dense.is_none()));
-        assert!(quick.dense_masks.is_empty());
+        assert!(quick.dense_chunks.is_empty() && quick.dense_initial.is_empty());
     }
 
     #[test]
