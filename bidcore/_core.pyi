@@ -91,10 +91,9 @@ class TreeEnsemble:
         self, rows: npt.NDArray[np.float64], *, raw: bool = False
     ) -> npt.NDArray[np.float64]:
         """Predictions for C-contiguous float64 rows; releases the GIL."""
-    def predict_one(
-        self, row: npt.NDArray[np.float64], *, raw: bool = False
-    ) -> float | list[float]:
-        """The prediction for one row: a float, or a list per class; releases the GIL."""
+    def predict_one(self, row: npt.ArrayLike, *, raw: bool = False) -> float | list[float]:
+        """The prediction for one row (converted by numpy unless it is a contiguous float64
+        vector): a float, or a list per class; releases the GIL."""
 
 @final
 class CompiledModel:
@@ -120,10 +119,9 @@ class CompiledModel:
         self, rows: npt.NDArray[np.float64], *, raw: bool = False
     ) -> npt.NDArray[np.float64]:
         """Predictions for C-contiguous float64 rows; releases the GIL."""
-    def predict_one(
-        self, row: npt.NDArray[np.float64], *, raw: bool = False
-    ) -> float | list[float]:
-        """The prediction for one row: a float, or a list per class; releases the GIL."""
+    def predict_one(self, row: npt.ArrayLike, *, raw: bool = False) -> float | list[float]:
+        """The prediction for one row (converted by numpy unless it is a contiguous float64
+        vector): a float, or a list per class; releases the GIL."""
 
 def feature_sources() -> tuple[list[str], list[str], list[str]]:
     """The number, text and derived source names the native extractor knows."""

@@ -143,6 +143,27 @@ def test_rows_of_the_wrong_width_are_refused(model_dir: Path) -> None:
         model.predict(np.zeros(40))
 
 
+def test_predict_one_takes_any_vector_of_floats(model_dir: Path) -> None:
+    """`Model.predict_one` is the native method itself: a contiguous float64 vector goes
+    straight in, anything else numpy reads as a vector is converted, the rest refused."""
+    _, model = _pair(ModelSpec(size=Size(5, 7)), model_dir)
+    rows = ctr_data(4, seed=5).features
+    expected = model.predict_one(rows[1], raw=True)
+    assert expected == model.predict(rows[1:2], raw=True)[0]
+    assert model.predict_one(rows[1].tolist(), raw=True) == expected
+    assert model.predict_one(np.asfortranarray(rows)[1], raw=True) == expected  # strided view
+    as_float32 = rows[1].astype(np.float32)
+    assert model.predict_one(as_float32, raw=True) == model.predict_one(
+        as_float32.astype(np.float64), raw=True
+    )
+    with pytest.raises(ValueError, match="1-D"):
+        model.predict_one(rows[:2])
+    with pytest.raises(ValueError, match="39 features; the model takes 40"):
+        model.predict_one(rows[1][:39])
+    with pytest.raises(ValueError, match="could not convert"):
+        model.predict_one(["a"] * 40)
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [

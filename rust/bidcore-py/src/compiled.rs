@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bidcore_core::model::{CompiledScorer, Ensemble, Scorer};
 use bidcore_core::CoreError;
-use numpy::{PyArray1, PyReadonlyArray2};
+use numpy::PyReadonlyArray2;
 use pyo3::prelude::*;
 
 use crate::detach::detached;
@@ -91,15 +91,10 @@ impl PyCompiledModel {
         predict_rows(py, &*self.scorer, rows, raw)
     }
 
-    /// The prediction for one row (a 1-D float64 array): a float, or a list of class
+    /// The prediction for one row (a 1-D array of floats): a float, or a list of class
     /// probabilities. Releases the GIL.
     #[pyo3(signature = (row, *, raw = false))]
-    fn predict_one<'py>(
-        &self,
-        py: Python<'py>,
-        row: &Bound<'py, PyArray1<f64>>,
-        raw: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn predict_one<'py>(&self, py: Python<'py>, row: &Bound<'py, PyAny>, raw: bool) -> PyResult<Bound<'py, PyAny>> {
         predict_row(py, &*self.scorer, row, raw)
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bidcore_core::model::{Ensemble, Scorer};
 use bidcore_core::CoreError;
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -87,15 +87,10 @@ impl PyTreeEnsemble {
         predict_rows(py, &*self.ensemble, rows, raw)
     }
 
-    /// The prediction for one row (a 1-D float64 array): a float, or a list of class
+    /// The prediction for one row (a 1-D array of floats): a float, or a list of class
     /// probabilities. Releases the GIL.
     #[pyo3(signature = (row, *, raw = false))]
-    fn predict_one<'py>(
-        &self,
-        py: Python<'py>,
-        row: &Bound<'py, PyArray1<f64>>,
-        raw: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn predict_one<'py>(&self, py: Python<'py>, row: &Bound<'py, PyAny>, raw: bool) -> PyResult<Bound<'py, PyAny>> {
         predict_row(py, &*self.ensemble, row, raw)
     }
 }
@@ -125,6 +120,10 @@ pub(crate) fn predict_rows<'py>(
 
 /// `predict_one` of every scorer class: a float for one output, else a list.
 ///
+/// `Model.predict_one` is this method itself (a Python wrapper's frame cost a sixth of a small
+/// model's single-row time), so it takes anything numpy reads as a vector. A contiguous float64
+/// array, the hot path, is copied as it is; anything else is converted by numpy first.
+///
 /// The row is copied while the GIL is held instead of borrowed through numpy's borrow checker:
 /// for one row the checker's bookkeeping (a lock and a hash map, to acquire and again to release)
 /// cost more than scoring a 50-tree model, and a copy of a few hundred bytes cannot change under
@@ -132,11 +131,18 @@ pub(crate) fn predict_rows<'py>(
 pub(crate) fn predict_row<'py>(
     py: Python<'py>,
     scorer: &dyn Scorer,
-    row: &Bound<'py, PyArray1<f64>>,
+    row: &Bound<'py, PyAny>,
     raw: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    check_width(row.len(), scorer.num_features())?;
-    let input = row.to_vec().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))?;
+    let copied = match row.cast::<PyArray1<f64>>() {
+        Ok(vector) => vector.to_vec().ok(),
+        Err(_) => None,
+    };
+    let input = match copied {
+        Some(input) => input,
+        None => converted_row(py, row)?,
+    };
+    check_width(input.len(), scorer.num_features())?;
     let input = input.as_slice();
     if scorer.num_outputs() == 1 {
         let mut out = [0.0; 1];
@@ -160,6 +166,19 @@ fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: bool) {
     } else {
         scorer.predict(rows, out);
     }
+}
+
+/// `row` as a vector of float64 through `numpy.ascontiguousarray` (lists, other dtypes,
+/// strided views); a `ValueError` unless it is one-dimensional.
+#[cold]
+fn converted_row(py: Python<'_>, row: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let numpy = py.import("numpy")?;
+    let array = numpy.getattr("ascontiguousarray")?.call1((row, numpy.getattr("float64")?))?;
+    let array = array.cast_into::<PyArrayDyn<f64>>()?;
+    if array.ndim() != 1 {
+        return Err(PyValueError::new_err(format!("a row must be a 1-D array, got {} dimensions", array.ndim())));
+    }
+    array.to_vec().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))
 }
 
 fn check_width(width: usize, expected: usize) -> PyResult<()> {
