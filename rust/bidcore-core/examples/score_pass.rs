@@ -6,10 +6,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let model = Ensemble::from_lightgbm_text(&std::fs::read_to_string(&args[1]).expect("model")).expect("valid model");
     // `score_pass ... nodes` times the node walker instead of the default layout, `... lists`
-    // QuickScorer without its dense tables.
+    // QuickScorer without its dense tables, `... portable` QuickScorer in baseline instructions.
     let model = match args.get(5).map(String::as_str) {
         Some("nodes") => model.node_walker(),
         Some("lists") => model.quickscorer_lists(),
+        Some("portable") => model.quickscorer_portable(),
         _ => model,
     };
     println!("layout: {}", model.layout());

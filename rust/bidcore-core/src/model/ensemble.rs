@@ -374,6 +374,16 @@ impl Ensemble {
         self
     }
 
+    /// The same ensemble scored by QuickScorer in baseline instructions only, whatever SIMD the
+    /// CPU has: for the tests of the portable code and for comparisons.
+    #[doc(hidden)]
+    pub fn quickscorer_portable(mut self) -> Self {
+        if let Some(quick) = &mut self.quick {
+            quick.portable = true;
+        }
+        self
+    }
+
     /// The output of the leaf a prepared row ends in, for the tree rooted at `node`.
     ///
     /// Each step is computed without data-dependent branches: which way a split goes is
