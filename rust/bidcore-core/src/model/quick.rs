@@ -79,9 +79,13 @@ struct FeatureLists {
 /// category `c` is class `1 + c`, and a value in no split's category set is `1 + categories`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Dense {
-    /// The feature's distinct thresholds, in `dense_thresholds` (numerical features), padded
-    /// with NaN to whole groups of four.
+    /// The feature's distinct thresholds, sorted, in `dense_thresholds` (numerical features with
+    /// `8 * BLOCKS` of them or more).
     thresholds: (u32, u32),
+    /// For a numerical feature with fewer distinct thresholds, where they start in
+    /// `dense_blocks`: the last threshold of each block of eight, then the blocks, padded with
+    /// NaN (see [`count_blocks`]).
+    blocks: Option<u32>,
     /// Where class 0's row starts in `dense_chunks`; each row is `chunks` chunks.
     rows: u32,
     /// The chunks of leaf-bit words the rows cover: `first_chunk..first_chunk + chunks`.
@@ -150,6 +154,7 @@ pub(super) struct Quick {
     bin_thresholds: Vec<f64>,
     bin_lists: Vec<(u32, u32)>,
     dense_thresholds: Vec<f64>,
+    dense_blocks: Vec<[f64; 8]>,
     dense_chunks: Vec<Chunk>,
     /// `initial` padded to whole chunks (empty without dense tables): a row's dense pass starts
     /// from it, and the padding is never read.
@@ -164,6 +169,10 @@ pub(super) struct Quick {
 /// A model whose dense tables would take more than this many bytes in all keeps QuickScorer's
 /// lists: the rows a value picks would no longer stay in the nearer caches.
 const MAX_DENSE_BYTES: usize = 1 << 20;
+
+/// A dense feature with fewer than `8 * BLOCKS` distinct thresholds finds a value's class in
+/// blocks of eight (see [`count_blocks`]); more are searched in the sorted list.
+const BLOCKS: usize = 8;
 
 /// Features whose splits use at most this many distinct thresholds can be binned.
 const MAX_BINS: usize = 64;
@@ -278,6 +287,7 @@ impl Quick {
             bin_thresholds: Vec::new(),
             bin_lists: Vec::new(),
             dense_thresholds: Vec::new(),
+            dense_blocks: Vec::new(),
             dense_chunks: Vec::new(),
             dense_initial: Vec::new(),
             chunk_entries: Vec::new(),
@@ -466,15 +476,28 @@ impl Quick {
                         self.dense_chunks.extend_from_slice(&row);
                     }
                 }
-                // Padded with NaN, which no value lies above, to whole groups of four (see
-                // `count_dense`).
-                while (self.dense_thresholds.len() - thresholds_start as usize) % 4 != 0 {
-                    self.dense_thresholds.push(f64::NAN);
-                }
             }
-            let thresholds = (thresholds_start, self.dense_thresholds.len() as u32);
+            let mut thresholds = (thresholds_start, self.dense_thresholds.len() as u32);
+            let distinct = (thresholds.1 - thresholds.0) as usize;
+            let mut blocks = None;
+            if lists.kind == FeatureKind::Numerical && distinct < 8 * BLOCKS {
+                // Blocks of eight (see `count_blocks`), then no more need of the sorted list.
+                let sorted = self.dense_thresholds.split_off(thresholds_start as usize);
+                let mut fine: Vec<[f64; 8]> = vec![[f64::NAN; 8]; distinct / 8 + 1];
+                for (i, &t) in sorted.iter().enumerate() {
+                    fine[i / 8][i % 8] = t;
+                }
+                let mut coarse = [f64::NAN; 8];
+                for (last, block) in coarse.iter_mut().zip(&fine) {
+                    *last = block[7];
+                }
+                blocks = Some(self.dense_blocks.len() as u32);
+                self.dense_blocks.push(coarse);
+                self.dense_blocks.extend(fine);
+                thresholds = (thresholds_start, thresholds_start);
+            }
             let (first_chunk, chunks) = (first_chunk as u32, chunks as u32);
-            self.features[f].dense = Some(Dense { thresholds, rows, first_chunk, chunks });
+            self.features[f].dense = Some(Dense { thresholds, blocks, rows, first_chunk, chunks });
         }
         // Each chunk's dense features.
         let total_chunks = self.initial.len().div_ceil(CHUNK_WORDS);
@@ -499,6 +522,7 @@ impl Quick {
             lists.dense = None;
         }
         self.dense_thresholds = Vec::new();
+        self.dense_blocks = Vec::new();
         self.dense_chunks = Vec::new();
         self.dense_initial = Vec::new();
         self.chunk_entries = Vec::new();
@@ -599,8 +623,12 @@ impl Quick {
             if rows.len() == num_features {
                 // One row: nothing to share.
                 if dense {
-                    starts.clear();
-                    starts.extend(self.features.iter().map(|lists| self.dense_start(lists, rows)));
+                    // A plain loop, not `extend`: the closure `extend` takes would be compiled
+                    // apart from this function, without its SIMD instructions.
+                    starts.resize(self.features.len(), 0);
+                    for (start, lists) in starts.iter_mut().zip(&self.features) {
+                        *start = self.dense_start(lists, rows);
+                    }
                     self.dense_pass(starts, &self.chunk_entries, &self.chunk_starts, initial, masks);
                 } else {
                     masks[..trees].copy_from_slice(initial);
@@ -691,12 +719,19 @@ impl Quick {
             // NaN casts to category 0, then `present` makes it class 0.
             1 + category(lists, x).unwrap_or(lists.categories as usize)
         } else {
-            let thresholds = &self.dense_thresholds[dense.thresholds.0 as usize..dense.thresholds.1 as usize];
-            1 + match self.comparison {
-                Comparison::LessEqualF64 => count_dense(thresholds, |t| t < x),
-                Comparison::LessF32 => {
-                    let x = f64::from(x as f32);
-                    count_dense(thresholds, |t| t <= x)
+            1 + match dense.blocks {
+                Some(at) => {
+                    let blocks = &self.dense_blocks[at as usize..];
+                    match self.comparison {
+                        Comparison::LessEqualF64 => count_blocks(blocks, |t| t < x),
+                        Comparison::LessF32 => {
+                            let x = f64::from(x as f32);
+                            count_blocks(blocks, |t| t <= x)
+                        }
+                    }
+                }
+                None => {
+                    self.falses(&self.dense_thresholds[dense.thresholds.0 as usize..dense.thresholds.1 as usize], x)
                 }
             }
         };
@@ -908,15 +943,17 @@ fn count_prefix(thresholds: &[f64], below: impl Fn(f64) -> bool) -> usize {
     start + thresholds[start..end].iter().map(|&t| usize::from(below(t))).sum::<usize>()
 }
 
-/// How many of a dense table's sorted `thresholds` (padded with NaN, which fails every test,
-/// to a multiple of four) satisfy `below`: up to 32 are all tested, four at a time, a fixed
-/// shape the compiler vectorizes with no branch on the value; more by [`count_prefix`].
+/// How many of a dense feature's thresholds satisfy `below` (a prefix of them), from its
+/// `blocks`: the last threshold of each block of eight, then the blocks, all padded with NaN,
+/// which fails every test. The blocks wholly below are counted from their last thresholds,
+/// then the eight of the next block: sixteen independent tests in two fixed groups (a few
+/// vector compares), with no branch on the value and one dependent load. The last block always
+/// ends in padding, so the next block is always there.
 #[inline(always)]
-fn count_dense(thresholds: &[f64], below: impl Fn(f64) -> bool) -> usize {
-    if thresholds.len() > 32 {
-        return count_prefix(thresholds, below);
-    }
-    thresholds.chunks_exact(4).map(|group| group.iter().map(|&t| usize::from(below(t))).sum::<usize>()).sum()
+fn count_blocks(blocks: &[[f64; 8]], below: impl Fn(f64) -> bool) -> usize {
+    let count = |block: &[f64; 8]| block.iter().map(|&t| usize::from(below(t))).sum::<usize>();
+    let below_blocks = blocks.first().map_or(0, count);
+    8 * below_blocks + blocks.get(1 + below_blocks).map_or(0, count)
 }
 
 fn goes_left(comparison: Comparison, x: f64, threshold: f64) -> bool {
