@@ -64,8 +64,9 @@ struct FeatureLists {
     category_start: u32,
     /// The false splits for a value in no split's category set: every categorical split.
     no_category: (u32, u32),
-    /// The feature's splits as a dense table, when the model has one (see [`Dense`]).
-    dense: Option<Dense>,
+    /// The feature's splits as a dense table, when the model has one: its index in
+    /// `Quick::dense` (see [`Dense`]).
+    dense: Option<u32>,
 }
 
 /// One feature's splits as a table with a row per class of values: a row holds, for each word
@@ -75,22 +76,38 @@ struct FeatureLists {
 /// lists cost a mispredicted loop exit or two per feature, half a small model's time.
 ///
 /// Classes: 0 is NaN; a numerical feature's value is class `1 + k`, `k` the number of its
-/// distinct thresholds the value lies above (`dense_thresholds`); a categorical feature's
+/// distinct thresholds the value lies above (see [`Search`]); a categorical feature's
 /// category `c` is class `1 + c`, and a value in no split's category set is `1 + categories`.
+///
+/// It holds everything a row's dense pass needs of the feature, so that the pass reads a short
+/// array of these and not the feature's lists.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Dense {
-    /// The feature's distinct thresholds, sorted, in `dense_thresholds` (numerical features with
-    /// `8 * BLOCKS` of them or more).
-    thresholds: (u32, u32),
-    /// For a numerical feature with fewer distinct thresholds, where they start in
-    /// `dense_blocks`: the last threshold of each block of eight, then the blocks, padded with
-    /// NaN (see [`count_blocks`]).
-    blocks: Option<u32>,
+    /// The feature's value in a row: `row[column]`.
+    column: u32,
+    /// How a value's class is found.
+    search: Search,
     /// Where class 0's row starts in `dense_chunks`; each row is `chunks` chunks.
     rows: u32,
     /// The chunks of leaf-bit words the rows cover: `first_chunk..first_chunk + chunks`.
     first_chunk: u32,
     chunks: u32,
+}
+
+/// How a value's class is found (see [`Dense`]). The dense features are ordered by this, so
+/// that a row's pass over them branches the same way for long runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Search {
+    /// A categorical feature: its category, or `categories` for none.
+    Category { categories: u32 },
+    /// A numerical feature with fewer than eight distinct thresholds: the block of eight at
+    /// `dense_blocks[at]`, padded with NaN (see [`count_block`]).
+    OneBlock { at: u32 },
+    /// Fewer than `8 * BLOCKS`: the last threshold of each block of eight at `dense_blocks[at]`,
+    /// then the blocks (see [`count_blocks`]).
+    TwoBlocks { at: u32 },
+    /// More: sorted in `dense_thresholds[start..end]` (see [`count_prefix`]).
+    Sorted { start: u32, end: u32 },
 }
 
 /// Words of leaf bits in a chunk: what one row's dense pass keeps in registers while it ANDs
@@ -106,11 +123,11 @@ impl Chunk {
     const ONES: Chunk = Chunk([u64::MAX; CHUNK_WORDS]);
 }
 
-/// A dense feature whose rows cover a chunk: `feature` indexes `Quick::features` (and a row's
+/// A dense feature whose rows cover a chunk: `dense` indexes `Quick::dense` (and a row's
 /// starts), `offset` is the chunk's place within the feature's rows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct ChunkEntry {
-    feature: u32,
+    dense: u32,
     offset: u32,
 }
 
@@ -153,6 +170,10 @@ pub(super) struct Quick {
     category_offsets: Vec<u32>,
     bin_thresholds: Vec<f64>,
     bin_lists: Vec<(u32, u32)>,
+    /// The features with dense tables, ordered by [`Search`].
+    dense: Vec<Dense>,
+    /// The features without: scored from their lists.
+    listed: Vec<u32>,
     dense_thresholds: Vec<f64>,
     dense_blocks: Vec<[f64; 8]>,
     dense_chunks: Vec<Chunk>,
@@ -187,9 +208,11 @@ type TreeMasks = [u64; 1 << 16];
 struct Scratch {
     shared: Box<TreeMasks>,
     masks: Box<TreeMasks>,
+    /// A block's varying features: those scored from lists (indices into `Quick::features`),
+    /// and the dense ones (indices into `Quick::dense`).
     varying: Vec<usize>,
-    /// Per feature, where the row of the value's class starts in `dense_chunks` (0 for a
-    /// feature without a table).
+    varying_dense: Vec<usize>,
+    /// Per dense feature, where the row of the value's class starts in `dense_chunks`.
     starts: Vec<usize>,
     /// A block's dense entries of its varying features, per chunk (see `Quick::dense_pass`).
     entries: Vec<ChunkEntry>,
@@ -206,6 +229,7 @@ fn tree_masks() -> Box<TreeMasks> {
 thread_local! {
     static SCRATCH: RefCell<Scratch> =
         RefCell::new(Scratch { shared: tree_masks(), masks: tree_masks(), varying: Vec::new(),
+            varying_dense: Vec::new(),
             starts: Vec::new(),
             entries: Vec::new(),
             entry_starts: Vec::new(),
@@ -286,6 +310,8 @@ impl Quick {
             category_offsets: Vec::new(),
             bin_thresholds: Vec::new(),
             bin_lists: Vec::new(),
+            dense: Vec::new(),
+            listed: Vec::new(),
             dense_thresholds: Vec::new(),
             dense_blocks: Vec::new(),
             dense_chunks: Vec::new(),
@@ -409,6 +435,8 @@ impl Quick {
     /// rows are built as one running AND over its sorted splits.
     fn build_dense(&mut self) {
         let mut bytes = 0usize;
+        // (feature, its table), before they are ordered by search.
+        let mut records: Vec<(usize, Dense)> = Vec::new();
         for f in 0..self.features.len() {
             let lists = self.features[f].clone();
             // The feature's lists: NaN's, then the categories' and no category's.
@@ -477,37 +505,46 @@ impl Quick {
                     }
                 }
             }
-            let mut thresholds = (thresholds_start, self.dense_thresholds.len() as u32);
-            let distinct = (thresholds.1 - thresholds.0) as usize;
-            let mut blocks = None;
-            if lists.kind == FeatureKind::Numerical && distinct < 8 * BLOCKS {
-                // Blocks of eight (see `count_blocks`), then no more need of the sorted list.
+            let distinct = self.dense_thresholds.len() - thresholds_start as usize;
+            let search = if lists.kind == FeatureKind::Categorical {
+                Search::Category { categories: lists.categories }
+            } else if distinct < 8 * BLOCKS {
+                // Blocks of eight, then no more need of the sorted list.
                 let sorted = self.dense_thresholds.split_off(thresholds_start as usize);
                 let mut fine: Vec<[f64; 8]> = vec![[f64::NAN; 8]; distinct / 8 + 1];
                 for (i, &t) in sorted.iter().enumerate() {
                     fine[i / 8][i % 8] = t;
                 }
-                let mut coarse = [f64::NAN; 8];
-                for (last, block) in coarse.iter_mut().zip(&fine) {
-                    *last = block[7];
+                let at = self.dense_blocks.len() as u32;
+                if fine.len() > 1 {
+                    let mut coarse = [f64::NAN; 8];
+                    for (last, block) in coarse.iter_mut().zip(&fine) {
+                        *last = block[7];
+                    }
+                    self.dense_blocks.push(coarse);
                 }
-                blocks = Some(self.dense_blocks.len() as u32);
-                self.dense_blocks.push(coarse);
+                let search = if fine.len() > 1 { Search::TwoBlocks { at } } else { Search::OneBlock { at } };
                 self.dense_blocks.extend(fine);
-                thresholds = (thresholds_start, thresholds_start);
-            }
+                search
+            } else {
+                Search::Sorted { start: thresholds_start, end: self.dense_thresholds.len() as u32 }
+            };
             let (first_chunk, chunks) = (first_chunk as u32, chunks as u32);
-            self.features[f].dense = Some(Dense { thresholds, blocks, rows, first_chunk, chunks });
+            records.push((f, Dense { column: lists.feature, search, rows, first_chunk, chunks }));
         }
+        records.sort_by_key(|(_, dense)| dense.search);
+        for (at, (f, dense)) in records.into_iter().enumerate() {
+            self.features[f].dense = Some(at as u32);
+            self.dense.push(dense);
+        }
+        self.listed = (0..self.features.len() as u32).filter(|&f| self.features[f as usize].dense.is_none()).collect();
         // Each chunk's dense features.
         let total_chunks = self.initial.len().div_ceil(CHUNK_WORDS);
         self.chunk_starts.push(0);
         for k in 0..total_chunks as u32 {
-            for (i, lists) in self.features.iter().enumerate() {
-                if let Some(dense) = &lists.dense {
-                    if (dense.first_chunk..dense.first_chunk + dense.chunks).contains(&k) {
-                        self.chunk_entries.push(ChunkEntry { feature: i as u32, offset: k - dense.first_chunk });
-                    }
+            for (d, dense) in self.dense.iter().enumerate() {
+                if (dense.first_chunk..dense.first_chunk + dense.chunks).contains(&k) {
+                    self.chunk_entries.push(ChunkEntry { dense: d as u32, offset: k - dense.first_chunk });
                 }
             }
             self.chunk_starts.push(self.chunk_entries.len() as u32);
@@ -521,6 +558,8 @@ impl Quick {
         for lists in &mut self.features {
             lists.dense = None;
         }
+        self.dense = Vec::new();
+        self.listed = (0..self.features.len() as u32).collect();
         self.dense_thresholds = Vec::new();
         self.dense_blocks = Vec::new();
         self.dense_chunks = Vec::new();
@@ -619,21 +658,22 @@ impl Quick {
         // The leaf bits a row starts from: whole chunks for the dense pass.
         let initial = if dense { &self.dense_initial } else { &self.initial };
         {
-            let Scratch { shared, masks, varying, starts, entries, entry_starts } = scratch;
+            let Scratch { shared, masks, varying, varying_dense, starts, entries, entry_starts } = scratch;
             if rows.len() == num_features {
                 // One row: nothing to share.
                 if dense {
                     // A plain loop, not `extend`: the closure `extend` takes would be compiled
                     // apart from this function, without its SIMD instructions.
-                    starts.resize(self.features.len(), 0);
-                    for (start, lists) in starts.iter_mut().zip(&self.features) {
-                        *start = self.dense_start(lists, rows);
+                    starts.resize(self.dense.len(), 0);
+                    for (start, dense) in starts.iter_mut().zip(&self.dense) {
+                        *start = self.row_start(dense, rows);
                     }
                     self.dense_pass(starts, &self.chunk_entries, &self.chunk_starts, initial, masks);
                 } else {
                     masks[..trees].copy_from_slice(initial);
                 }
-                for lists in self.features.iter().filter(|lists| lists.dense.is_none()) {
+                for &f in &self.listed {
+                    let lists = &self.features[f as usize];
                     self.apply_feature(lists, rows[lists.feature as usize], masks);
                 }
                 self.add_leaves(&masks[..trees], raw);
@@ -644,16 +684,20 @@ impl Quick {
             {
                 shared[..initial.len()].copy_from_slice(initial);
                 varying.clear();
+                varying_dense.clear();
                 let first = &block[..num_features];
                 for (i, lists) in self.features.iter().enumerate() {
                     let f = lists.feature as usize;
                     let x = first[f];
                     if block.chunks_exact(num_features).all(|row| row[f].to_bits() == x.to_bits()) {
                         self.apply_feature(lists, x, shared);
+                    } else if let Some(d) = lists.dense {
+                        varying_dense.push(d as usize);
                     } else {
                         varying.push(i);
                     }
                 }
+                varying_dense.sort_unstable();
                 if dense {
                     // The dense pass of each row starts from the shared bits and takes only the
                     // varying features' entries.
@@ -663,15 +707,16 @@ impl Quick {
                     for k in 0..self.dense_initial.len() / CHUNK_WORDS {
                         let chunk =
                             &self.chunk_entries[self.chunk_starts[k] as usize..self.chunk_starts[k + 1] as usize];
-                        entries.extend(chunk.iter().filter(|e| varying.binary_search(&(e.feature as usize)).is_ok()));
+                        entries
+                            .extend(chunk.iter().filter(|e| varying_dense.binary_search(&(e.dense as usize)).is_ok()));
                         entry_starts.push(entries.len() as u32);
                     }
-                    starts.resize(self.features.len(), 0);
+                    starts.resize(self.dense.len(), 0);
                 }
                 for (row, margins) in block.chunks_exact(num_features).zip(out.chunks_exact_mut(self.num_outputs)) {
                     if dense {
-                        for &i in varying.iter() {
-                            starts[i] = self.dense_start(&self.features[i], row);
+                        for &d in varying_dense.iter() {
+                            starts[d] = self.row_start(&self.dense[d], row);
                         }
                         self.dense_pass(starts, entries, entry_starts, &shared[..initial.len()], masks);
                     } else {
@@ -679,9 +724,7 @@ impl Quick {
                     }
                     for &i in varying.iter() {
                         let lists = &self.features[i];
-                        if lists.dense.is_none() {
-                            self.apply_feature(lists, row[lists.feature as usize], masks);
-                        }
+                        self.apply_feature(lists, row[lists.feature as usize], masks);
                     }
                     self.add_leaves(&masks[..trees], margins);
                 }
@@ -692,8 +735,9 @@ impl Quick {
     /// Clears, in one row's leaf bits, the leaves ruled out by the splits on one feature.
     #[inline(always)]
     fn apply_feature(&self, lists: &FeatureLists, x: f64, masks: &mut TreeMasks) {
-        if let Some(dense) = &lists.dense {
-            self.and_row(dense, self.class(lists, dense, x), masks);
+        if let Some(d) = lists.dense {
+            let dense = &self.dense[d as usize];
+            self.and_row(dense, self.class(dense, x), masks);
             return;
         }
         if x.is_nan() {
@@ -712,30 +756,38 @@ impl Quick {
     /// The class of value `x` of a feature with a dense table (see [`Dense`]), found with no
     /// branch on the value.
     #[inline(always)]
-    fn class(&self, lists: &FeatureLists, dense: &Dense, x: f64) -> usize {
+    fn class(&self, dense: &Dense, x: f64) -> usize {
         let present = usize::from(!x.is_nan());
         let x = if self.tiny_as_zero && x.abs() <= ZERO_THRESHOLD { 0.0 } else { x };
-        let class = if lists.kind == FeatureKind::Categorical {
+        let class = 1 + match dense.search {
             // NaN casts to category 0, then `present` makes it class 0.
-            1 + category(lists, x).unwrap_or(lists.categories as usize)
-        } else {
-            1 + match dense.blocks {
-                Some(at) => {
-                    let blocks = &self.dense_blocks[at as usize..];
-                    match self.comparison {
-                        Comparison::LessEqualF64 => count_blocks(blocks, |t| t < x),
-                        Comparison::LessF32 => {
-                            let x = f64::from(x as f32);
-                            count_blocks(blocks, |t| t <= x)
-                        }
-                    }
+            Search::Category { categories } => category(categories, x).unwrap_or(categories as usize),
+            search => match self.comparison {
+                Comparison::LessEqualF64 => self.thresholds_below(search, |t| t < x),
+                Comparison::LessF32 => {
+                    let x = f64::from(x as f32);
+                    self.thresholds_below(search, |t| t <= x)
                 }
-                None => {
-                    self.falses(&self.dense_thresholds[dense.thresholds.0 as usize..dense.thresholds.1 as usize], x)
-                }
-            }
+            },
         };
         class * present
+    }
+
+    /// How many of a dense numerical feature's thresholds satisfy `below` (a prefix of them).
+    #[inline(always)]
+    fn thresholds_below(&self, search: Search, below: impl Fn(f64) -> bool) -> usize {
+        match search {
+            Search::OneBlock { at } => self.dense_blocks.get(at as usize).map_or(0, |block| count_block(block, below)),
+            Search::TwoBlocks { at } => count_blocks(&self.dense_blocks[at as usize..], below),
+            Search::Sorted { start, end } => count_prefix(&self.dense_thresholds[start as usize..end as usize], below),
+            Search::Category { .. } => 0,
+        }
+    }
+
+    /// Where the row of `row`'s class starts in a dense feature's table.
+    #[inline(always)]
+    fn row_start(&self, dense: &Dense, row: &[f64]) -> usize {
+        dense.rows as usize + self.class(dense, row[dense.column as usize]) * dense.chunks as usize
     }
 
     /// ANDs row `class` of a dense table into the leaf bits of its trees.
@@ -748,17 +800,6 @@ impl Quick {
             for (word, &bits) in words.iter_mut().zip(&chunk.0) {
                 *word &= bits;
             }
-        }
-    }
-
-    /// Where the row of `row`'s class starts in a dense feature's table (0 without one).
-    #[inline(always)]
-    fn dense_start(&self, lists: &FeatureLists, row: &[f64]) -> usize {
-        match &lists.dense {
-            Some(dense) => {
-                dense.rows as usize + self.class(lists, dense, row[lists.feature as usize]) * dense.chunks as usize
-            }
-            None => 0,
         }
     }
 
@@ -781,7 +822,7 @@ impl Quick {
             let mut bits = [0u64; CHUNK_WORDS];
             bits.copy_from_slice(from);
             for entry in &entries[entry_starts[k] as usize..entry_starts[k + 1] as usize] {
-                let chunk = &self.dense_chunks[starts[entry.feature as usize] + entry.offset as usize].0;
+                let chunk = &self.dense_chunks[starts[entry.dense as usize] + entry.offset as usize].0;
                 for (word, &mask) in bits.iter_mut().zip(chunk) {
                     *word &= mask;
                 }
@@ -809,7 +850,7 @@ impl Quick {
     /// The categorical splits of a feature (`x` is not NaN).
     #[inline(always)]
     fn apply_category(&self, lists: &FeatureLists, x: f64, masks: &mut TreeMasks) {
-        match category(lists, x) {
+        match category(lists.categories, x) {
             Some(c) => {
                 let at = lists.category_start as usize + c;
                 self.apply_list((self.category_offsets[at], self.category_offsets[at + 1]), masks);
@@ -921,9 +962,9 @@ impl Quick {
 /// hold it: C++'s cast truncates toward zero (saturating here); negatives and categories no
 /// split lists are none.
 #[inline(always)]
-fn category(lists: &FeatureLists, x: f64) -> Option<usize> {
+fn category(categories: u32, x: f64) -> Option<usize> {
     let category = x as i64;
-    (category >= 0 && category < i64::from(lists.categories)).then_some(category as usize)
+    (category >= 0 && category < i64::from(categories)).then_some(category as usize)
 }
 
 /// How many of the sorted `thresholds` satisfy `below` (a prefix), without a chain of dependent
@@ -948,12 +989,19 @@ fn count_prefix(thresholds: &[f64], below: impl Fn(f64) -> bool) -> usize {
 /// which fails every test. The blocks wholly below are counted from their last thresholds,
 /// then the eight of the next block: sixteen independent tests in two fixed groups (a few
 /// vector compares), with no branch on the value and one dependent load. The last block always
-/// ends in padding, so the next block is always there.
+/// ends in padding, so the next block is always there. (Where all the thresholds fit in one
+/// block, [`count_block`] alone.) A binary search over them had taken twice as long: each of
+/// its steps waits for the previous one's load.
 #[inline(always)]
 fn count_blocks(blocks: &[[f64; 8]], below: impl Fn(f64) -> bool) -> usize {
-    let count = |block: &[f64; 8]| block.iter().map(|&t| usize::from(below(t))).sum::<usize>();
-    let below_blocks = blocks.first().map_or(0, count);
-    8 * below_blocks + blocks.get(1 + below_blocks).map_or(0, count)
+    let below_blocks = blocks.first().map_or(0, |block| count_block(block, &below));
+    8 * below_blocks + blocks.get(1 + below_blocks).map_or(0, |block| count_block(block, &below))
+}
+
+/// How many of a block's eight thresholds satisfy `below` (NaN padding never does).
+#[inline(always)]
+fn count_block(block: &[f64; 8], below: impl Fn(f64) -> bool) -> usize {
+    block.iter().map(|&t| usize::from(below(t))).sum()
 }
 
 fn goes_left(comparison: Comparison, x: f64, threshold: f64) -> bool {
