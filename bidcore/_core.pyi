@@ -87,10 +87,9 @@ class TreeEnsemble:
         """Either "quickscorer" or "nodes" (trees over 64 leaves)."""
     @property
     def feature_names(self) -> list[str]: ...
-    def predict(
-        self, rows: npt.NDArray[np.float64], *, raw: bool = False
-    ) -> npt.NDArray[np.float64]:
-        """Predictions for C-contiguous float64 rows; releases the GIL."""
+    def predict(self, rows: npt.ArrayLike, *, raw: bool = False) -> npt.NDArray[np.float64]:
+        """Predictions for a matrix of rows (converted by numpy unless it is a C-contiguous
+        float64 array); releases the GIL."""
     def predict_one(self, row: npt.ArrayLike, *, raw: bool = False) -> float | list[float]:
         """The prediction for one row (converted by numpy unless it is a contiguous float64
         vector): a float, or a list per class; releases the GIL."""
@@ -115,10 +114,9 @@ class CompiledModel:
     @property
     def path(self) -> Path:
         """The library's file."""
-    def predict(
-        self, rows: npt.NDArray[np.float64], *, raw: bool = False
-    ) -> npt.NDArray[np.float64]:
-        """Predictions for C-contiguous float64 rows; releases the GIL."""
+    def predict(self, rows: npt.ArrayLike, *, raw: bool = False) -> npt.NDArray[np.float64]:
+        """Predictions for a matrix of rows (converted by numpy unless it is a C-contiguous
+        float64 array); releases the GIL."""
     def predict_one(self, row: npt.ArrayLike, *, raw: bool = False) -> float | list[float]:
         """The prediction for one row (converted by numpy unless it is a contiguous float64
         vector): a float, or a list per class; releases the GIL."""

@@ -37,7 +37,7 @@ from bidcore.features import FeatureSpec
 if TYPE_CHECKING:
     import treelite
 
-__all__ = ["Model", "PredictOne", "ScorerKind", "from_lightgbm", "from_treelite", "load"]
+__all__ = ["Model", "Predict", "PredictOne", "ScorerKind", "from_lightgbm", "from_treelite", "load"]
 
 Rows = npt.NDArray[np.float64]
 
@@ -57,8 +57,14 @@ class _Scorer(Protocol):
     def num_trees(self) -> int: ...
     @property
     def feature_names(self) -> list[str]: ...
-    def predict(self, rows: Rows, *, raw: bool = ...) -> Rows: ...
+    def predict(self, rows: npt.ArrayLike, *, raw: bool = ...) -> Rows: ...
     def predict_one(self, row: npt.ArrayLike, *, raw: bool = ...) -> float | list[float]: ...
+
+
+class Predict(Protocol):
+    """The signature of :attr:`Model.predict`."""
+
+    def __call__(self, rows: npt.ArrayLike, *, raw: bool = False) -> Rows: ...
 
 
 class PredictOne(Protocol):
@@ -74,7 +80,15 @@ class Model:
     their integer codes (as LightGBM was trained on them).
     """
 
-    __slots__ = ("_extractor", "_reference", "_scorer", "name", "predict_one")
+    __slots__ = ("_extractor", "_reference", "_scorer", "name", "predict", "predict_one")
+
+    predict: Predict
+    """``predict(rows, *, raw=False)``: predictions for a 2-D array of rows (anything numpy reads
+    as a matrix of floats), shape ``(n,)`` or ``(n, classes)``. ``raw=True`` returns the raw
+    margins (before the sigmoid, softmax…), as LightGBM's ``raw_score=True`` does.
+
+    Like :attr:`predict_one`, the native scorer's own method: the Python wrapper it replaced
+    cost a tenth of a 16-row block's call."""
 
     predict_one: PredictOne
     """``predict_one(row, *, raw=False)``: the prediction for one row (anything numpy reads as a
@@ -94,6 +108,7 @@ class Model:
         """``name@version`` from the artifact's metadata (what metrics and the decision log call
         the model); None for a model not loaded from an artifact."""
         self._scorer: Final[_Scorer] = scorer
+        self.predict = scorer.predict
         self.predict_one = scorer.predict_one
         # Built once here: `predict_request` would otherwise look the spec's extractor up per call.
         self._extractor: Final = None if features is None else features_module.Extractor(features)
@@ -150,17 +165,6 @@ class Model:
     @property
     def feature_names(self) -> list[str]:
         return self._scorer.feature_names
-
-    def predict(self, rows: npt.ArrayLike, *, raw: bool = False) -> Rows:
-        """Predictions for a 2-D array of rows: shape ``(n,)``, or ``(n, classes)``.
-
-        ``raw=True`` returns the raw margins (before the sigmoid, softmax…), as LightGBM's
-        ``raw_score=True`` does.
-        """
-        matrix = np.ascontiguousarray(rows, dtype=np.float64)
-        if matrix.ndim != 2:
-            raise ValueError(f"rows must be a 2-D array, got {matrix.ndim} dimensions")
-        return self._scorer.predict(matrix, raw=raw)
 
 
 def from_lightgbm(model: str | Path, *, features: FeatureSpec | None = None) -> Model:

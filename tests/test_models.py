@@ -143,6 +143,24 @@ def test_rows_of_the_wrong_width_are_refused(model_dir: Path) -> None:
         model.predict(np.zeros(40))
 
 
+def test_predict_takes_any_matrix_of_floats(model_dir: Path) -> None:
+    """`Model.predict` is the native method itself: small blocks are copied, large arrays
+    borrowed, anything but a C-contiguous float64 matrix converted; the answers are the same."""
+    _, model = _pair(ModelSpec(size=Size(5, 7)), model_dir)
+    rows = ctr_data(300, seed=5).features  # 12,000 values: borrowed
+    expected = model.predict(rows, raw=True)
+    small = model.predict(rows[:16], raw=True)  # 640 values: copied
+    np.testing.assert_array_equal(small, expected[:16])
+    np.testing.assert_array_equal(model.predict(np.asfortranarray(rows), raw=True), expected)
+    np.testing.assert_array_equal(model.predict(rows[:16].tolist(), raw=True), small)
+    np.testing.assert_array_equal(model.predict(rows[::2], raw=True), expected[::2])
+    with pytest.raises(ValueError, match="2-D array, got 3 dimensions"):
+        model.predict(rows.reshape(2, 150, 40))
+    view = rows[:16]
+    view.flags.writeable = False  # a read-only array is read as any other
+    np.testing.assert_array_equal(model.predict(view, raw=True), small)
+
+
 def test_predict_one_takes_any_vector_of_floats(model_dir: Path) -> None:
     """`Model.predict_one` is the native method itself: a contiguous float64 vector goes
     straight in, anything else numpy reads as a vector is converted, the rest refused."""

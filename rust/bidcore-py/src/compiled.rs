@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bidcore_core::model::{CompiledScorer, Ensemble, Scorer};
 use bidcore_core::CoreError;
-use numpy::PyReadonlyArray2;
 use pyo3::prelude::*;
 
 use crate::detach::detached;
@@ -79,15 +78,10 @@ impl PyCompiledModel {
         self.scorer.path().to_owned()
     }
 
-    /// Predictions for a 2-D float64 array of rows (NaN = missing): shape `(n,)`, or `(n, k)`
-    /// for k classes. `raw=True` gives the raw margins. Releases the GIL.
+    /// Predictions for a 2-D array of rows (NaN = missing): shape `(n,)`, or `(n, k)` for k
+    /// classes. `raw=True` gives the raw margins. Releases the GIL.
     #[pyo3(signature = (rows, *, raw = false))]
-    fn predict<'py>(
-        &self,
-        py: Python<'py>,
-        rows: PyReadonlyArray2<'py, f64>,
-        raw: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn predict<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>, raw: bool) -> PyResult<Bound<'py, PyAny>> {
         predict_rows(py, &*self.scorer, rows, raw)
     }
 

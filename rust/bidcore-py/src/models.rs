@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bidcore_core::model::{Ensemble, Scorer};
 use bidcore_core::CoreError;
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -75,15 +75,10 @@ impl PyTreeEnsemble {
         self.ensemble.feature_names().to_vec()
     }
 
-    /// Predictions for a 2-D float64 array of rows (NaN = missing): shape `(n,)`, or `(n, k)`
-    /// for k classes. `raw=True` gives the raw margins. Releases the GIL.
+    /// Predictions for a 2-D array of rows (NaN = missing): shape `(n,)`, or `(n, k)` for k
+    /// classes. `raw=True` gives the raw margins. Releases the GIL.
     #[pyo3(signature = (rows, *, raw = false))]
-    fn predict<'py>(
-        &self,
-        py: Python<'py>,
-        rows: PyReadonlyArray2<'py, f64>,
-        raw: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn predict<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>, raw: bool) -> PyResult<Bound<'py, PyAny>> {
         predict_rows(py, &*self.ensemble, rows, raw)
     }
 
@@ -95,22 +90,48 @@ impl PyTreeEnsemble {
     }
 }
 
+/// Arrays of at most this many values are copied while the GIL is held instead of borrowed
+/// through numpy's borrow checker: its bookkeeping (a lock and a hash map, to acquire and again
+/// to release) costs more than copying a block of 16 candidate rows. Larger ones are borrowed.
+const COPIED_VALUES: usize = 4096;
+
 /// `predict` of every scorer class: rows in, predictions out as numpy, the GIL released.
+///
+/// `Model.predict` is this method itself, so it takes anything numpy reads as a matrix: a
+/// C-contiguous float64 array as it is, anything else converted by numpy first.
 pub(crate) fn predict_rows<'py>(
     py: Python<'py>,
     scorer: &dyn Scorer,
-    rows: PyReadonlyArray2<'py, f64>,
+    rows: &Bound<'py, PyAny>,
     raw: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (n, width) = (rows.shape()[0], rows.shape()[1]);
+    let converted;
+    let matrix = match rows.cast::<PyArray2<f64>>() {
+        Ok(matrix) if matrix.is_c_contiguous() => matrix,
+        _ => {
+            converted = as_float64(py, rows, 2)?.cast_into::<PyArray2<f64>>()?;
+            &converted
+        }
+    };
+    let (n, width) = (matrix.shape()[0], matrix.shape()[1]);
     check_width(width, scorer.num_features())?;
     let no = scorer.num_outputs();
-    let input = rows.as_slice().map_err(|_| PyValueError::new_err("rows must be a C-contiguous float64 array"))?;
-    let out = detached(py, || {
-        let mut out = vec![0.0; n * no];
-        score(scorer, input, &mut out, raw);
-        Ok::<_, CoreError>(out)
-    })?;
+    let contiguous = || PyValueError::new_err("rows must be a C-contiguous float64 array");
+    let predict = |input: &[f64]| {
+        detached(py, || {
+            let mut out = vec![0.0; n * no];
+            score(scorer, input, &mut out, raw);
+            Ok::<_, CoreError>(out)
+        })
+    };
+    let out = if n * width <= COPIED_VALUES {
+        predict(&matrix.to_vec().map_err(|_| contiguous())?)?
+    } else {
+        let borrowed = matrix
+            .try_readonly()
+            .map_err(|_| PyValueError::new_err("the rows are being written elsewhere: they cannot be read"))?;
+        predict(borrowed.as_slice().map_err(|_| contiguous())?)?
+    };
     if no == 1 {
         Ok(PyArray1::from_vec(py, out).into_any())
     } else {
@@ -140,7 +161,9 @@ pub(crate) fn predict_row<'py>(
     };
     let input = match copied {
         Some(input) => input,
-        None => converted_row(py, row)?,
+        None => {
+            as_float64(py, row, 1)?.to_vec().map_err(|_| PyValueError::new_err("the row must be a contiguous array"))?
+        }
     };
     check_width(input.len(), scorer.num_features())?;
     let input = input.as_slice();
@@ -168,17 +191,19 @@ fn score(scorer: &dyn Scorer, rows: &[f64], out: &mut [f64], raw: bool) {
     }
 }
 
-/// `row` as a vector of float64 through `numpy.ascontiguousarray` (lists, other dtypes,
-/// strided views); a `ValueError` unless it is one-dimensional.
+/// `value` as a C-contiguous float64 array of `ndim` dimensions, through
+/// `numpy.ascontiguousarray` (lists, other dtypes, strided views); a `ValueError` for another
+/// number of dimensions.
 #[cold]
-fn converted_row(py: Python<'_>, row: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+fn as_float64<'py>(py: Python<'py>, value: &Bound<'py, PyAny>, ndim: usize) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     let numpy = py.import("numpy")?;
-    let array = numpy.getattr("ascontiguousarray")?.call1((row, numpy.getattr("float64")?))?;
+    let array = numpy.getattr("ascontiguousarray")?.call1((value, numpy.getattr("float64")?))?;
     let array = array.cast_into::<PyArrayDyn<f64>>()?;
-    if array.ndim() != 1 {
-        return Err(PyValueError::new_err(format!("a row must be a 1-D array, got {} dimensions", array.ndim())));
+    if array.ndim() != ndim {
+        let what = if ndim == 1 { "a row must be a 1-D array" } else { "rows must be a 2-D array" };
+        return Err(PyValueError::new_err(format!("{what}, got {} dimensions", array.ndim())));
     }
-    array.to_vec().map_err(|_| PyValueError::new_err("the row must be a contiguous float64 array"))
+    Ok(array)
 }
 
 fn check_width(width: usize, expected: usize) -> PyResult<()> {
