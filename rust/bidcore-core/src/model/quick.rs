@@ -662,12 +662,8 @@ impl Quick {
             if rows.len() == num_features {
                 // One row: nothing to share.
                 if dense {
-                    // A plain loop, not `extend`: the closure `extend` takes would be compiled
-                    // apart from this function, without its SIMD instructions.
                     starts.resize(self.dense.len(), 0);
-                    for (start, dense) in starts.iter_mut().zip(&self.dense) {
-                        *start = self.row_start(dense, rows);
-                    }
+                    self.fill_starts(rows, starts);
                     self.dense_pass(starts, &self.chunk_entries, &self.chunk_starts, initial, masks);
                 } else {
                     masks[..trees].copy_from_slice(initial);
@@ -757,20 +753,52 @@ impl Quick {
     /// branch on the value.
     #[inline(always)]
     fn class(&self, dense: &Dense, x: f64) -> usize {
+        match (self.tiny_as_zero, self.comparison) {
+            (false, Comparison::LessEqualF64) => self.class_with::<false, false>(dense, x),
+            (false, Comparison::LessF32) => self.class_with::<false, true>(dense, x),
+            (true, Comparison::LessEqualF64) => self.class_with::<true, false>(dense, x),
+            (true, Comparison::LessF32) => self.class_with::<true, true>(dense, x),
+        }
+    }
+
+    /// [`Self::class`] with the model's flags as constants: `TINY_AS_ZERO` is `tiny_as_zero`,
+    /// `F32` a `LessF32` comparison.
+    #[inline(always)]
+    fn class_with<const TINY_AS_ZERO: bool, const F32: bool>(&self, dense: &Dense, x: f64) -> usize {
         let present = usize::from(!x.is_nan());
-        let x = if self.tiny_as_zero && x.abs() <= ZERO_THRESHOLD { 0.0 } else { x };
+        let x = if TINY_AS_ZERO && x.abs() <= ZERO_THRESHOLD { 0.0 } else { x };
         let class = 1 + match dense.search {
             // NaN casts to category 0, then `present` makes it class 0.
             Search::Category { categories } => category(categories, x).unwrap_or(categories as usize),
-            search => match self.comparison {
-                Comparison::LessEqualF64 => self.thresholds_below(search, |t| t < x),
-                Comparison::LessF32 => {
-                    let x = f64::from(x as f32);
-                    self.thresholds_below(search, |t| t <= x)
-                }
-            },
+            search if F32 => {
+                let x = f64::from(x as f32);
+                self.thresholds_below(search, |t| t <= x)
+            }
+            search => self.thresholds_below(search, |t| t < x),
         };
         class * present
+    }
+
+    /// Every dense feature's row start for one row: the model's flags are tested once, not per
+    /// feature (see [`Self::class_with`]).
+    #[inline(always)]
+    fn fill_starts(&self, row: &[f64], starts: &mut [usize]) {
+        match (self.tiny_as_zero, self.comparison) {
+            (false, Comparison::LessEqualF64) => self.fill_starts_with::<false, false>(row, starts),
+            (false, Comparison::LessF32) => self.fill_starts_with::<false, true>(row, starts),
+            (true, Comparison::LessEqualF64) => self.fill_starts_with::<true, false>(row, starts),
+            (true, Comparison::LessF32) => self.fill_starts_with::<true, true>(row, starts),
+        }
+    }
+
+    #[inline(always)]
+    fn fill_starts_with<const TINY_AS_ZERO: bool, const F32: bool>(&self, row: &[f64], starts: &mut [usize]) {
+        // A plain loop, not `extend`: the closure `extend` takes would be compiled apart from
+        // the dispatched function, without its SIMD instructions.
+        for (start, dense) in starts.iter_mut().zip(&self.dense) {
+            let class = self.class_with::<TINY_AS_ZERO, F32>(dense, row[dense.column as usize]);
+            *start = dense.rows as usize + class * dense.chunks as usize;
+        }
     }
 
     /// How many of a dense numerical feature's thresholds satisfy `below` (a prefix of them).
