@@ -93,8 +93,12 @@ Status = Literal["ok", "skipped", "mismatch", "error"]
 # (single rows and blocks, the 10k batch), in total over the rounds
 FULL: Final = (Budget(200, 20_000, 2.0), Budget(10, 200, 3.0))
 QUICK: Final = (Budget(20, 2_000, 0.2), Budget(3, 20, 0.2))
-ROUNDS: Final = 5
-"""Timing rounds of a full run (--quick: one)."""
+ROUNDS: Final = 10
+"""Timing rounds of a full run (--quick: one). The budgets are shared out over the rounds, so
+more rounds cost no more time: they interleave the contestants more finely. This host's speed
+drifts by up to 2x over a minute; with 5 rounds (15-20 s each) a contestant could sit in a slow
+stretch its rivals missed, and the same build's ratio to lleaves moved from 0.68 to 1.28
+between two runs."""
 
 
 @dataclasses.dataclass(frozen=True)
