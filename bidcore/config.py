@@ -432,8 +432,9 @@ class Budget(_Struct, frozen=True):
     from the Redis at ``redis_url`` (``bidcore.budget.SharedBudgetLedger``), under keys
     starting ``key_prefix``. A lease is ``lease_share`` of the campaign's daily budget (at
     least one impression at its ``max_bid``); the shared ledger's thread renews leases and
-    reports spend every ``tick_seconds``. ``lease_share`` takes effect at a reload, the others
-    at a restart."""
+    reports spend every ``tick_seconds``, and gives up on a call Redis has not answered within
+    ``store_timeout_seconds`` (the next tick calls again). ``lease_share`` takes effect at a
+    reload, the others at a restart."""
 
     enabled: bool = False
     spend_on: Literal["bill", "win"] = "bill"
@@ -445,6 +446,7 @@ class Budget(_Struct, frozen=True):
     key_prefix: str = "bidcore:budget"
     lease_share: float = 0.01
     tick_seconds: float = 0.1
+    store_timeout_seconds: float = 0.25
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.bid_ttl_seconds) and 0 < self.bid_ttl_seconds <= 86_400):
@@ -463,6 +465,9 @@ class Budget(_Struct, frozen=True):
             raise ValueError(f"lease_share must be in (0, 1], got {self.lease_share}")
         if not (math.isfinite(self.tick_seconds) and 0.01 <= self.tick_seconds <= 1):
             raise ValueError(f"tick_seconds must be in [0.01, 1], got {self.tick_seconds}")
+        timeout = self.store_timeout_seconds
+        if not (math.isfinite(timeout) and 0.01 <= timeout <= 10):
+            raise ValueError(f"store_timeout_seconds must be in [0.01, 10], got {timeout}")
 
 
 class Config(_Struct, frozen=True):

@@ -79,9 +79,6 @@ log = logging.getLogger("bidcore.budget")
 RECORD_TTL_SECONDS: Final = 3 * 86_400
 """How long a campaign-day record outlives its last call."""
 
-REDIS_TIMEOUT_SECONDS: Final = 0.25
-"""The client's connect and answer timeout: a tick never waits longer for Redis."""
-
 _ERROR_LOG_SECONDS: Final = 10.0
 
 EXPIRE_SECONDS: Final = 1.0
@@ -213,7 +210,8 @@ class SharedBudgetLedger(BudgetLedger):
     what the day before left in flight. :meth:`stop` gives the leases back.
 
     ``client`` is a ``redis.Redis`` (by default one on ``url``, else ``config.budget.redis_url``,
-    failing fast: 0.25 s timeouts, no retries); ``process_id`` names this process in the
+    failing fast: ``store_timeout_seconds`` to connect or answer, by default 0.25 s, and no
+    retries); ``process_id`` names this process in the
     records (by default host, pid and a random suffix: unique); ``clock`` is the wall clock
     that days are counted in. A campaign with money from its record or spend to report is
     called for at least every ``report_seconds``, lease or not: how soon spend reaches Redis,
@@ -238,7 +236,7 @@ class SharedBudgetLedger(BudgetLedger):
         if client is None:
             client = fail_fast_client(
                 url or config.budget.redis_url,
-                timeout=REDIS_TIMEOUT_SECONDS,
+                timeout=config.budget.store_timeout_seconds,
                 needed_by="SharedBudgetLedger",
             )
         from redis.exceptions import RedisError
@@ -251,8 +249,9 @@ class SharedBudgetLedger(BudgetLedger):
         self.key_prefix: Final = config.budget.key_prefix
         # A process with money from a record calls at least every report_seconds, plus a tick,
         # plus a slow call: within that a process that had a lease notices a lost record.
+        budget = config.budget
         self.fresh_seconds: Final = (
-            report_seconds + 2 * config.budget.tick_seconds + 2 * REDIS_TIMEOUT_SECONDS
+            report_seconds + 2 * budget.tick_seconds + 2 * budget.store_timeout_seconds
             if fresh_seconds is None
             else fresh_seconds
         )
