@@ -38,6 +38,7 @@ import logging
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -98,7 +99,8 @@ ROUNDS: Final = 10
 more rounds cost no more time: they interleave the contestants more finely. This host's speed
 drifts by up to 2x over a minute; with 5 rounds (15-20 s each) a contestant could sit in a slow
 stretch its rivals missed, and the same build's ratio to lleaves moved from 0.68 to 1.28
-between two runs."""
+between two runs. The ratios are therefore paired: each round's p50 over bidcore's in the same
+round, whose contestants ran seconds apart, and the median of those."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +120,13 @@ class Result:
     p99_ns: float | None = None
     samples: int = 0
     rows_per_sample: int = 0
+    round_p50_ns: tuple[float, ...] = ()
+    """Each round's p50, in the order the rounds ran."""
     p50_over_bidcore_native: float | None = None
+    """The median over the rounds of this round's p50 over bidcore native's in the same round
+    and mode (paired: a slow stretch of the host that spans a round slows both)."""
+    round_ratios: tuple[float, ...] = ()
+    """Those per-round ratios, in round order."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,6 +225,7 @@ class _Timed:
     budget: Budget
     checked: dict[str, Any]
     samples: Samples = dataclasses.field(default_factory=lambda: Samples([], 0))
+    round_p50_ns: list[float] = dataclasses.field(default_factory=list)
     error: str | None = None
 
 
@@ -277,6 +286,7 @@ def _run_model(
                 entry.error = f"{type(err).__name__}: {err}"
                 continue
             entry.samples = Samples(entry.samples.per_row_ns + got.per_row_ns, got.rows_per_sample)
+            entry.round_p50_ns.append(Stats.of(got).p50_ns)
     for entry in timed:
         if entry.error is not None:
             result = _result(
@@ -284,7 +294,15 @@ def _run_model(
             )
         else:
             stats = dataclasses.asdict(Stats.of(entry.samples))
-            result = _result(model, entry.contestant, entry.mode, "ok", **entry.checked, **stats)
+            result = _result(
+                model,
+                entry.contestant,
+                entry.mode,
+                "ok",
+                **entry.checked,
+                **stats,
+                round_p50_ns=tuple(entry.round_p50_ns),
+            )
         results.append(result)
         _say(_progress(result))
     return results
@@ -336,14 +354,20 @@ def _max_abs_diff(got: npt.NDArray[np.float64], expected: npt.NDArray[np.float64
 
 
 def _with_ratios(results: list[Result]) -> list[Result]:
+    """Each result with its paired ratios to bidcore native in the same mode: round by round
+    (the rounds both were timed in), and their median."""
     native = {
-        (r.model, r.mode): r.p50_ns for r in results if r.contestant == NATIVE and r.status == "ok"
+        (r.model, r.mode): r.round_p50_ns
+        for r in results
+        if r.contestant == NATIVE and r.status == "ok"
     }
     out = []
     for r in results:
-        base = native.get((r.model, r.mode))
-        if r.status == "ok" and r.p50_ns is not None and base:
-            r = dataclasses.replace(r, p50_over_bidcore_native=round(r.p50_ns / base, 3))
+        base = native.get((r.model, r.mode), ())
+        if r.status == "ok" and len(base) == len(r.round_p50_ns) > 0 and all(base):
+            ratios = tuple(round(p50 / b, 3) for p50, b in zip(r.round_p50_ns, base, strict=True))
+            median = statistics.median(ratios)
+            r = dataclasses.replace(r, round_ratios=ratios, p50_over_bidcore_native=median)
         out.append(r)
     return out
 
@@ -376,8 +400,10 @@ def markdown(
         "rows (64 calls or four blocks) between two clock reads (perf_counter_ns in Python, "
         "clock_gettime in C); the 10k batch: one call per sample. At least "
         f"{budgets[0].min_samples} samples per mode ({budgets[1].min_samples} for the batch), "
-        f"taken in {rounds} round(s) that alternate the order of the contestants. (n.nnx): p50 "
-        "over the bidcore native evaluator's p50 in the same mode (from Python). "
+        f"taken in {rounds} round(s) that alternate the order of the contestants. (n.nnx): the "
+        "median over the rounds of the round's p50 over the bidcore native evaluator's p50 "
+        "in the same round and mode (from Python), so that the host's drift between rounds "
+        "cancels; [k/n]: bidcore native was the faster in k of the n rounds (shown where k < n). "
         f"Rows: ctr_data(seed={ROW_SEED}), {CYCLE_ROWS:,} cycled, {BATCH_ROWS:,} for the batch; "
         "candidate blocks: one row's features with 16 other rows' campaign columns "
         f"{list(CAMPAIGN_COLUMNS)} (the engine scores an imp's eligible campaigns together). "
@@ -397,6 +423,9 @@ def _cells(r: Result) -> list[str]:
     p50 = f"{r.p50_ns:,.0f}"
     if r.contestant != NATIVE and r.p50_over_bidcore_native is not None:
         p50 += f" ({r.p50_over_bidcore_native:.2f}x)"
+        won = sum(ratio > 1 for ratio in r.round_ratios)
+        if won < len(r.round_ratios):
+            p50 += f" [{won}/{len(r.round_ratios)}]"
     return [p50, f"{r.p99_ns:,.0f}"]
 
 
