@@ -354,9 +354,8 @@ def test_impressions_reach_the_other_processes_through_redis_and_survive_an_outa
     with redis_server(durable=True) as server:  # a restart keeps the stream
 
         def client() -> redis.Redis:
-            return redis.Redis.from_url(
-                server.url, socket_timeout=0.25, socket_connect_timeout=0.25
-            )
+            # 1 s: this Redis syncs its file on every write, on a shared two-core machine.
+            return redis.Redis.from_url(server.url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
         processes = [setup(config) for _ in range(2)]
         shares = [
