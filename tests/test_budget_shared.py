@@ -624,8 +624,8 @@ def test_the_lease_script_keeps_its_books(
 
 # --- Fleets: several processes on one Redis ------------------------------------------------------
 
-# The fleet's calls wait up to 1 s for Redis, as STORE_TIMEOUT says why.
-FLEET_CONFIG: Final = """
+FLEET_CONFIG: Final = (
+    """
 [bidder]
 burl = "https://n.example/bill?bid={bid}&price=${AUCTION_PRICE}"
 lurl = "https://n.example/loss?bid={bid}"
@@ -635,7 +635,9 @@ enabled = true
 store = "redis"
 lease_share = 0.02
 tick_seconds = 0.05
-store_timeout_seconds = 1.0
+"""
+    + STORE_TIMEOUT
+    + """
 
 [[campaigns]]
 id = "c1"
@@ -663,6 +665,7 @@ w = 728
 h = 90
 adomain = ["shop.example"]
 """
+)
 FLEET: Final = 3
 BUDGETS: Final = {"c1": 2_000_000_000, "c2": 1_000_000_000}  # nanos: $2 and $1
 LEASES: Final = {c: b * 2 // 100 for c, b in BUDGETS.items()}

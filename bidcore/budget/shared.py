@@ -209,17 +209,17 @@ class SharedBudgetLedger(BudgetLedger):
     whose available money fell below half a lease, reports spend, and charges a new day with
     what the day before left in flight. :meth:`stop` gives the leases back.
 
-    ``client`` is a ``redis.Redis`` (by default one on ``url``, else ``config.budget.redis_url``,
-    failing fast: ``store_timeout_seconds`` to connect or answer, by default 0.25 s, and no
-    retries); ``process_id`` names this process in the
-    records (by default host, pid and a random suffix: unique); ``clock`` is the wall clock
-    that days are counted in. A campaign with money from its record or spend to report is
-    called for at least every ``report_seconds``, lease or not: how soon spend reaches Redis,
-    and how soon a process notices that the store lost a record. A new record gives each
-    process one lease only for ``fresh_seconds`` (by default ``report_seconds`` plus two ticks
-    and two timeouts: by then every process that had money from a lost record has noticed).
-    ``key_prefix``, ``redis_url`` and ``tick_seconds`` are read once, here and at
-    :meth:`start`. Needs the ``redis`` package (the ``bidcore[serve]`` extra)."""
+    ``client`` is a ``redis.Redis`` (by default one on ``url``, else
+    ``config.budget.redis_url``, failing fast: ``store_timeout_seconds`` to connect or answer,
+    by default 0.25 s, and no retries); ``process_id`` names this process in the records (by
+    default host, pid and a random suffix: unique); ``clock`` is the wall clock that days are
+    counted in. A campaign with money from its record or spend to report is called for at least
+    every ``report_seconds``, lease or not: how soon spend reaches Redis, and how soon a process
+    notices that the store lost a record. A new record gives each process one lease only for
+    ``fresh_seconds`` (by default ``report_seconds`` plus two ticks and two timeouts: by then
+    every process that had money from a lost record has noticed). ``key_prefix``, ``redis_url``,
+    ``store_timeout_seconds`` and ``tick_seconds`` are read once, here and at :meth:`start`.
+    Needs the ``redis`` package (the ``bidcore[serve]`` extra)."""
 
     def __init__(
         self,
